@@ -1,0 +1,137 @@
+"""The one netCDF writer: xarray -> netCDF4 with CF-1.10 / ACDD-1.3 attributes and provenance.
+
+Every product of every family goes through `write_netcdf`, so every file answers the same
+questions the same way: what it is (title, summary, level), who made it with what
+(levelpipe version, SHA-256 of each input, the config section and its digest), and how to read
+each variable (units, long_name, standard_name where CF has one).
+
+Reruns with the same inputs and config give identical data and attributes; the only attribute
+that changes is `date_created`, which honours SOURCE_DATE_EPOCH for bit-reproducible builds.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import xarray as xr
+
+import levelpipe
+from levelpipe.errors import LevelpipeError
+from levelpipe.io.atomic import atomic_output
+from levelpipe.provenance import canonical_json, config_digest, input_digests
+
+CONVENTIONS = "CF-1.10, ACDD-1.3"
+INSTITUTION = "levelpipe project"
+_TIME_UNITS = "microseconds since 1970-01-01 00:00:00"
+
+
+def _creation_date() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    now = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc) if epoch
+           else _dt.datetime.now(_dt.timezone.utc))
+    return now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _check_cf_metadata(ds: xr.Dataset, path: Path) -> None:
+    """Refuse to write a variable a reader could not interpret (no units and no flag meanings)."""
+    for name, var in ds.variables.items():
+        if var.dtype.kind in "OSU" or np.issubdtype(var.dtype, np.datetime64):
+            continue
+        a = var.attrs
+        if "units" not in a and "flag_meanings" not in a and "flag_masks" not in a \
+                and var.encoding.get("units") is None and name not in ds.dims:
+            raise LevelpipeError(f"variable {name!r} has no units (use '1' for dimensionless)", path)
+        if "long_name" not in a and "standard_name" not in a:
+            raise LevelpipeError(f"variable {name!r} has no long_name", path)
+
+
+def _time_bounds(ds: xr.Dataset) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in ("time",):
+        if name in ds.coords and ds[name].size and np.issubdtype(ds[name].dtype, np.datetime64):
+            t = ds[name].values
+            t = t[~np.isnat(t)]
+            if t.size:
+                out["time_coverage_start"] = np.datetime_as_string(t.min(), unit="ms") + "Z"
+                out["time_coverage_end"] = np.datetime_as_string(t.max(), unit="ms") + "Z"
+    return out
+
+
+def write_netcdf(
+    ds: xr.Dataset,
+    path: str | os.PathLike,
+    *,
+    title: str,
+    summary: str,
+    mission: str,
+    level: str,
+    inputs: Iterable[str | os.PathLike] = (),
+    config: Mapping[str, Any] | None = None,
+    references: str | None = None,
+    extra_attrs: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write `ds` to `path` atomically, adding CF/ACDD global attributes and provenance.
+
+    `inputs` are the files the product was made from (their SHA-256 go in `input_sha256`);
+    `config` is the config section the step used (stored verbatim and as a digest).
+    """
+    path = Path(path)
+    ds = ds.copy()
+    _check_cf_metadata(ds, path)
+    digests = input_digests(inputs)
+    attrs: dict[str, Any] = {
+        "Conventions": CONVENTIONS,
+        "title": title,
+        "summary": summary,
+        "institution": INSTITUTION,
+        "source": f"{mission} {level}",
+        "project": mission,
+        "processing_level": level,
+        "product_version": levelpipe.__version__,
+        "creator_name": "levelpipe",
+        "creator_type": "group",
+        "keywords": f"{mission}, {level}",
+        "history": f"levelpipe {levelpipe.__version__}: {level} from {len(digests)} input file(s)",
+        "date_created": _creation_date(),
+        "levelpipe_version": levelpipe.__version__,
+        "input_files": "\n".join(digests),
+        "input_sha256": "\n".join(f"{k} {v}" for k, v in digests.items()),
+        "config_digest": config_digest(config),
+        "config_json": canonical_json(config or {}),
+    }
+    if references:
+        attrs["references"] = references
+    attrs.update(_time_bounds(ds))
+    if extra_attrs:
+        attrs.update(extra_attrs)
+    ds.attrs = {**{k: v for k, v in ds.attrs.items() if k not in attrs}, **attrs}
+    encoding: dict[str, dict[str, Any]] = {}
+    for name, var in ds.variables.items():
+        enc: dict[str, Any] = {}
+        if np.issubdtype(var.dtype, np.datetime64):
+            enc.update(units=_TIME_UNITS, calendar="standard", dtype="int64")
+            var.attrs.pop("units", None)
+            # POSIX-style count: UTC labels without leap seconds (CF 1.11 units_metadata).
+            var.attrs.setdefault("units_metadata", "leap_seconds: none")
+        elif var.dtype.kind == "f":
+            enc["_FillValue"] = np.nan if "_FillValue" not in var.encoding else var.encoding["_FillValue"]
+        elif var.dtype.kind in "iub":
+            enc["_FillValue"] = None
+        if var.ndim >= 1 and var.size > 4096 and var.dtype.kind in "iuf":
+            enc.update(zlib=True, complevel=1, shuffle=True)
+        encoding[name] = enc
+    with atomic_output(path) as tmp:
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
+    return path
+
+
+def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
+    """Open a levelpipe product fully into memory (products are small: a granule each)."""
+    path = Path(path)
+    if not path.exists():
+        raise LevelpipeError("product not found", path)
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        return ds.load()

@@ -1,0 +1,1 @@
+# asi rules: see docs/DEVELOPING.md

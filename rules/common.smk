@@ -1,0 +1,70 @@
+# Shared helpers for every family's rules: mission config loading and validation, paths,
+# code digests for reruns, and the registry of default targets that `rule all` collects.
+import copy
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+import levelpipe
+from levelpipe.provenance import code_digest
+
+WORKFLOW_DIR = Path(workflow.basedir)
+KNOWN_MISSIONS = ("vzlusat1", "foxsi", "asi")
+MISSIONS = list(config["missions"])
+RESULTS = config.get("results", "results")
+LOGS = config.get("logs", "logs")
+ENV = "../envs/levelpipe.yaml"
+
+
+def workflow_path(path):
+    """Paths inside mission YAMLs (calibration tables, training sets) are workflow-relative."""
+    path = Path(path)
+    return path if path.is_absolute() else WORKFLOW_DIR / path
+
+
+def _deep_merge(base, extra):
+    out = copy.deepcopy(base)
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_mission_config(mission):
+    path = workflow_path(config.get("mission_config", {}).get(mission, f"config/{mission}.yaml"))
+    with open(path) as f:
+        section = yaml.safe_load(f) or {}
+    section = _deep_merge(section, config.get("overrides", {}).get(mission))
+    validate(section, str(WORKFLOW_DIR / "config" / "schemas" / f"{mission}.schema.yaml"))
+    return section
+
+
+def input_dir(mission):
+    if mission not in config["inputs"]:
+        raise ValueError(f"config: inputs has no directory for mission {mission!r}")
+    return Path(config["inputs"][mission])
+
+
+def result(mission, *parts):
+    return str(Path(RESULTS, mission, *parts))
+
+
+def log(mission, rule, granule="all"):
+    return str(Path(LOGS, mission, rule, f"{granule}.log"))
+
+
+def bench(mission, rule, granule="all"):
+    return str(Path(LOGS, mission, rule, f"{granule}.benchmark.tsv"))
+
+
+MC = {m: load_mission_config(m) for m in MISSIONS}
+
+# Each rules/<mission>.smk fills TARGETS[<mission>] with its default products.
+TARGETS = {m: [] for m in KNOWN_MISSIONS}
+
+
+def all_targets(wildcards):
+    return [t for m in MISSIONS for t in TARGETS[m]]

@@ -1,0 +1,1 @@
+# foxsi rules: see docs/DEVELOPING.md

@@ -1,0 +1,1 @@
+# vzlusat1 rules: see docs/DEVELOPING.md
