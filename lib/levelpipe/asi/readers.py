@@ -19,7 +19,7 @@ skipped and counted by kind; the rest of the file is kept.
 Orientation (Decision, pinned by tests/asi/test_readers_reference.py against pyucalgarysrs):
 images are returned exactly as pyucalgarysrs returns them, i.e. rows flipped relative to file
 order for every PGM instrument (and for RGB HDF5), columns flipped too for REGO, RGB PNG
-unflipped. Displayed with ``imshow(origin="lower")`` north is up and east is left (the sky seen
+flipped likewise. Displayed with ``imshow(origin="lower")`` north is up and east is left (the sky seen
 from below). Skymaps and flatfields get the same flips (see skymap.py, calibration.py), so
 image pixel [i, j] and skymap pixel [i, j] always look at the same direction.
 """
@@ -50,7 +50,7 @@ ORIENTATION = {
     "trex_nir": (True, False),
     "trex_blue": (True, False),
     "trex_rgb_h5": (True, False),
-    "trex_rgb_png": (False, False),  # PNGs are stored already display-oriented
+    "trex_rgb_png": (True, False),
 }
 
 FRAME_ERROR_KINDS = ("bad_header", "truncated", "size_mismatch", "no_timestamp", "bad_image")
@@ -334,6 +334,8 @@ def read_rgb(path: str | os.PathLike) -> Frames:
         times.append(t)
         metas.append(meta)
     stack = np.stack(images) if images else np.zeros((0, 0, 0, 3), np.uint8)
+    if ORIENTATION["trex_rgb_png"][0]:
+        stack = np.ascontiguousarray(stack[:, ::-1])
     exposure = np.array([_exposure_seconds(m) for m in metas], dtype=float)
     return Frames(stack, np.array(times, dtype="datetime64[ns]"), exposure, metas, errors, [str(path)])
 
