@@ -1,23 +1,39 @@
-"""Write products atomically: a failed step never leaves a partial file behind."""
+"""Write products atomically: a failed step never leaves a partial file or directory behind."""
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str | None = None):
-    """Yield a temporary path next to `path`; move it into place only if the block succeeds."""
+    """Yield a temporary path next to `path`; move it into place only if the block succeeds.
+
+    The block may write a file at the yielded path or replace it by a directory (for products
+    that are a folder of files); either way the result appears at `path` in one rename.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
+                               dir=path.parent)
     os.close(fd)
+    tmp = Path(tmp)
     try:
-        yield Path(tmp)
+        yield tmp
+        if tmp.is_dir() and path.exists():
+            _remove(path)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(tmp)
         raise

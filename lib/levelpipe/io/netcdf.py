@@ -26,6 +26,7 @@ from levelpipe.provenance import canonical_json, config_digest, input_digests
 CONVENTIONS = "CF-1.10, ACDD-1.3"
 INSTITUTION = "levelpipe project"
 _TIME_UNITS = "microseconds since 1970-01-01 00:00:00"
+_NAT_FILL = np.iinfo(np.int64).min + 1
 
 
 def _creation_date() -> str:
@@ -109,8 +110,18 @@ def write_netcdf(
         attrs.update(extra_attrs)
     ds.attrs = {**{k: v for k, v in ds.attrs.items() if k not in attrs}, **attrs}
     encoding: dict[str, dict[str, Any]] = {}
+    for name in list(ds.variables):
+        var = ds.variables[name]
+        if np.issubdtype(var.dtype, np.datetime64) and var.size and np.isnat(var.values).all():
+            # xarray cannot pick an epoch for an all-NaT time; write the CF-encoded fill directly.
+            ds[name] = var.copy(data=np.full(var.shape, _NAT_FILL, dtype=np.int64))
+            ds[name].attrs.update(units=_TIME_UNITS, calendar="standard",
+                                  units_metadata="leap_seconds: none")
+            encoding[name] = {"_FillValue": _NAT_FILL}
     for name, var in ds.variables.items():
-        enc: dict[str, Any] = {}
+        enc: dict[str, Any] = encoding.get(name, {})
+        if name in encoding:
+            continue
         if np.issubdtype(var.dtype, np.datetime64):
             enc.update(units=_TIME_UNITS, calendar="standard", dtype="int64")
             var.attrs.pop("units", None)

@@ -1,0 +1,339 @@
+"""Deterministic simulator of FOXSI formatter (GSE `.dat`) and WSMR (`.log`) telemetry.
+
+No flight telemetry exists offline, so the family is tested against a faithful simulator: a
+flight description (a dict, see `default_scenario`) plus a flight config (config/foxsi2.yaml)
+becomes format-exact frames (layout in `formats`), and the truth that went into them (every
+event's strips, ADC values, energy and sky position; which frames were damaged and how).
+
+Photons: each detector triggers at most once per frame (the formatter reads one event per
+detector per frame). A photon's heliocentric position is turned into payload then detector
+coordinates through the pointing and the detector rotation (`flight`), into one p-side and one
+n-side strip, and its energy into ADC values through the *real* gain files (inverse of the
+level-2 interpolation) plus the ASIC common mode. Neighbouring strips are read out with
+common mode plus noise below the hit threshold; sometimes the other ASIC of a side reports a
+noise trigger (the level-1 "unrelated" strips).
+
+Usage (regenerates the bundled sample byte for byte):
+    python -m levelpipe.foxsi.simulator resources/foxsi
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from levelpipe.errors import FoxsiError
+from levelpipe.foxsi import flight as fl
+from levelpipe.foxsi import formats as fmt
+from levelpipe.foxsi.calibration import GainTable, load_gains
+
+REPO = Path(__file__).resolve().parents[3]
+
+# Map from simulator fault names to the decoder's fault kinds.
+FAULT_TO_KIND = {
+    "bit_flip": "checksum",
+    "drop_bytes": "bad_length",
+    "insert_bytes": "bad_length",
+    "sync_loss": "sync_loss",
+    "missing": "missing",
+    "truncated_tail": "truncated",
+}
+
+
+def default_scenario() -> dict:
+    """The short flight bundled in resources/foxsi: 60 s through the HV ramp to 200 V."""
+    return {
+        "seed": 20141211,
+        "start_s": 60.0,  # first frame, s after launch
+        "duration_s": 60.0,
+        "hv": {"ramp_start_s": 62.0, "ramp_duration_s": 20.0, "volts": 200.0,
+               "volts_per_count": 0.125},
+        "rate_per_detector_hz": 40.0,  # photon triggers per detector once the HV is up
+        "sources": [  # heliocentric arcsec; weight = share of photons; sigma = Gaussian blur
+            {"x_arcsec": 30.0, "y_arcsec": -220.0, "sigma_arcsec": 25.0, "weight": 0.6},
+            {"x_arcsec": -120.0, "y_arcsec": -330.0, "sigma_arcsec": 15.0, "weight": 0.2},
+        ],
+        "background_weight": 0.2,  # uniform over the detector
+        "spectrum": {
+            "lines_kev": [13.93, 17.61, 26.34, 59.54], "line_weight": 0.25,
+            "continuum_kt_kev": 2.5, "continuum_min_kev": 4.0, "continuum_max_kev": 30.0,
+        },
+        "common_mode_adc": [30, 90],
+        "neighbour_noise_adc": 6,
+        "unrelated_probability": 0.1,
+        "uncalibrated_adc_per_kev": 13.5,  # strips with no gain (CdTe, NaN strips)
+        "livetime_dead_ticks_per_event": 700,
+        "sparcs_jitter_counts": 20,
+        "housekeeping_raw": [650, 520, 700, 480, 2500, 2500, 3000, 3300],
+        "faults": {},  # e.g. {"bit_flip": 0.01, "missing": 0.01, ...}; truncated_tail: bool
+        "file_type": "wsmr",
+        "byteorder": None,  # None: the file type's default
+        "name": "foxsi2_launch_short",
+    }
+
+
+@dataclass
+class Simulation:
+    """What the simulator wrote and the truth behind it."""
+
+    data: bytes
+    file_type: fmt.FileType
+    byteorder: str
+    frame_counter: np.ndarray  # every frame generated (before faults)
+    frames: np.ndarray  # (n, 256) uint16 formatter frames, before faults
+    events: dict  # truth per event (arrays)
+    intact_counters: np.ndarray  # frame counters of frames left intact by the faults
+    fault_counts: dict = field(default_factory=dict)  # decoder kind -> number of bad frames
+
+
+def _sample_energy(rng, n, spec) -> np.ndarray:
+    lines = np.asarray(spec["lines_kev"], dtype=np.float64)
+    is_line = rng.random(n) < spec["line_weight"] if lines.size else np.zeros(n, bool)
+    e = np.empty(n)
+    e[is_line] = lines[rng.integers(0, lines.size, is_line.sum())] if lines.size else 0
+    k = (~is_line).sum()
+    lo, hi, kt = spec["continuum_min_kev"], spec["continuum_max_kev"], spec["continuum_kt_kev"]
+    u = rng.random(k)  # truncated exponential by inversion
+    e[~is_line] = lo - kt * np.log1p(-u * (1.0 - np.exp(-(hi - lo) / kt)))
+    return e
+
+
+def _sample_sky(rng, n, scenario, centre_x, centre_y, half_as) -> tuple[np.ndarray, np.ndarray]:
+    srcs = scenario["sources"]
+    weights = np.array([s["weight"] for s in srcs] + [scenario["background_weight"]], dtype=np.float64)
+    which = rng.choice(weights.size, size=n, p=weights / weights.sum())
+    x = centre_x + rng.uniform(-half_as, half_as, n)
+    y = centre_y + rng.uniform(-half_as, half_as, n)
+    for i, s in enumerate(srcs):
+        sel = which == i
+        x[sel] = s["x_arcsec"] + rng.normal(0, s["sigma_arcsec"], sel.sum())
+        y[sel] = s["y_arcsec"] + rng.normal(0, s["sigma_arcsec"], sel.sum())
+    return x, y
+
+
+def _strip_adc(gain: GainTable | None, asic, ch, energy, fallback_adc_per_kev) -> np.ndarray:
+    if gain is None:
+        return energy * fallback_adc_per_kev
+    adc = gain.adc_of(asic, ch, energy)
+    return np.where(np.isfinite(adc), adc, energy * fallback_adc_per_kev)
+
+
+def simulate(flight: dict, scenario: dict, calibration_dir: str | os.PathLike) -> Simulation:
+    """Build the telemetry bytes and truth for `scenario` flown with flight config `flight`."""
+    rng = np.random.default_rng(scenario["seed"])
+    ftype = {"gse": fmt.GSE, "wsmr": fmt.WSMR}[scenario["file_type"]]
+    order = scenario.get("byteorder") or ftype.default_byteorder
+    period = float(flight["frame_period_s"])
+    n = int(round(scenario["duration_s"] / period))
+    first = int(flight["launch_frame_counter"]) + int(round(scenario["start_s"] / period))
+    counter = (first + np.arange(n, dtype=np.int64)) % (1 << 32)
+    t_s = scenario["start_s"] + np.arange(n) * period  # time after launch of each frame
+    frames = np.zeros((n, fmt.FRAME_WORDS), dtype=np.uint16)
+    frames[:, fmt.W_SYNC_START] = fmt.SYNC_START
+    frames[:, fmt.W_SYNC_END] = fmt.SYNC_END
+    frames[:, fmt.W_COUNTER_HI] = counter >> 16
+    frames[:, fmt.W_COUNTER_LO] = counter & 0xFFFF
+
+    hk = np.asarray(scenario["housekeeping_raw"], dtype=np.int64)
+    drift = np.round(5 * np.sin(2 * np.pi * t_s / 40.0)).astype(np.int64)
+    frames[:, fmt.W_HK] = hk[counter % fmt.N_HK_CHANNELS] + drift
+
+    hvc = scenario["hv"]
+    hv_v = np.clip((t_s - hvc["ramp_start_s"]) / hvc["ramp_duration_s"], 0.0, 1.0) * hvc["volts"]
+    hv_raw = np.round(hv_v / hvc["volts_per_count"]).astype(np.uint16)
+    frames[:, fmt.W_STATUS] = hv_raw | np.where(t_s >= hvc["ramp_start_s"], fmt.STATUS_HV_ENABLED, 0).astype(np.uint16)
+    hv_up = hv_v >= hvc["volts"]
+
+    jit = scenario["sparcs_jitter_counts"]
+    pitch = np.round(jit * np.sin(2 * np.pi * t_s / 7.0) + rng.normal(0, 2, n)).astype(np.int16)
+    yaw = np.round(jit * np.cos(2 * np.pi * t_s / 11.0) + rng.normal(0, 2, n)).astype(np.int16)
+    frames[:, fmt.W_SPARCS_PITCH] = pitch.view(np.uint16)
+    frames[:, fmt.W_SPARCS_YAW] = yaw.view(np.uint16)
+    point_x, point_y = fl.pointing(flight, t_s, pitch, yaw)
+
+    tick_ticks = int(round(period / 1.0e-6))  # the simulator writes 1 us livetime/trigger ticks
+    gains = load_gains(flight["gain_files"], calibration_dir)
+    half_um = fmt.N_SIDE_STRIPS / 2.0 * float(flight["strip_pitch_um"])
+    half_as = half_um / fl.um_per_arcsec(flight) * np.sqrt(2.0)  # covers the rotated square
+    truth: dict[str, list] = {k: [] for k in (
+        "frame_counter", "det", "time_s", "energy_kev", "helio_x", "helio_y", "det_x_um", "det_y_um",
+        "strip_p", "strip_n", "trigger_time", "mask", "strip_data", "common_mode")}
+    lo_cm, hi_cm = scenario["common_mode_adc"]
+    noise = scenario["neighbour_noise_adc"]
+    for det in range(fmt.N_DETECTORS):  # seven detectors: a loop over detectors, vectorised over frames
+        trig = hv_up & (rng.random(n) < scenario["rate_per_detector_hz"] * period)
+        fi = np.flatnonzero(trig)
+        m = fi.size
+        energy = _sample_energy(rng, m, scenario["spectrum"])
+        hx, hy = _sample_sky(rng, m, scenario, point_x[fi], point_y[fi], half_as)
+        dx, dy = fl.payload_to_detector(flight, np.full(m, det), hx - point_x[fi], hy - point_y[fi])
+        sp, sn = fl.strip_of_um(flight, dx), fl.strip_of_um(flight, dy)
+        on = (sp >= 0) & (sn >= 0)  # photons off the detector leave no event
+        fi, energy, hx, hy, dx, dy, sp, sn = (a[on] for a in (fi, energy, hx, hy, dx, dy, sp, sn))
+        m = fi.size
+        mask = np.zeros((m, fmt.N_ASICS, fmt.CHANNELS_PER_ASIC), dtype=bool)
+        adc = np.zeros((m, fmt.N_ASICS, fmt.CHANNELS_PER_ASIC), dtype=np.int64)
+        cm = np.zeros((m, fmt.N_ASICS), dtype=np.int64)
+        rows = np.arange(m)
+        for side_asics, strip in ((fmt.P_SIDE, sp), (fmt.N_SIDE, sn)):
+            asic = side_asics[0] + strip // fmt.CHANNELS_PER_ASIC
+            ch = strip % fmt.CHANNELS_PER_ASIC
+            cm[rows, asic] = rng.integers(lo_cm, hi_cm + 1, m)
+            hit_adc = _strip_adc(gains[det], asic, ch, energy, scenario["uncalibrated_adc_per_kev"])
+            for dch in (-1, 0, 1):
+                c = ch + dch
+                ok = (c >= 0) & (c < fmt.CHANNELS_PER_ASIC)
+                val = np.where(dch == 0, np.round(hit_adc), rng.integers(-noise, noise + 1, m))
+                mask[rows[ok], asic[ok], c[ok]] = True
+                adc[rows[ok], asic[ok], c[ok]] = val[ok] + cm[rows[ok], asic[ok]]
+            # The other ASIC of this side sometimes reports a noise trigger: 3 unrelated strips.
+            other = np.where(asic == side_asics[0], side_asics[1], side_asics[0])
+            un = rng.random(m) < scenario["unrelated_probability"]
+            start = rng.integers(0, fmt.CHANNELS_PER_ASIC - 2, m)
+            cm[rows[un], other[un]] = rng.integers(lo_cm, hi_cm + 1, un.sum())
+            for dch in range(3):
+                mask[rows[un], other[un], start[un] + dch] = True
+                adc[rows[un], other[un], start[un] + dch] = (
+                    cm[rows[un], other[un]] + rng.integers(-noise, noise + 1, un.sum()))
+        adc = np.clip(adc, 0, fmt.ADC_MAX)
+        # Pack masks (4 x 16-bit words per ASIC) and the read-out ADC values in channel order.
+        bits = mask.reshape(m, fmt.N_ASICS, fmt.N_MASK_WORDS, 16)
+        mask_words = (bits * (1 << np.arange(16))).sum(axis=-1).astype(np.uint16)
+        order = np.argsort(~mask, axis=-1, kind="stable")[..., : fmt.N_READOUT]
+        strip_data = np.take_along_axis(adc, order, axis=-1)
+        strip_data = np.where(np.take_along_axis(mask, order, axis=-1), strip_data, 0).astype(np.uint16)
+        trigger_time = rng.integers(0, tick_ticks, m).astype(np.uint16)
+        frames[fi, fmt.det_word(det, fmt.D_TRIGGER_TIME)] = trigger_time
+        for a in range(fmt.N_ASICS):
+            w0 = fmt.asic_word(det, a, 0)
+            frames[fi, w0 + fmt.A_MASK0: w0 + fmt.A_MASK0 + fmt.N_MASK_WORDS] = mask_words[:, a]
+            frames[fi, w0 + fmt.A_ADC0: w0 + fmt.A_ADC0 + fmt.N_READOUT] = strip_data[:, a]
+            frames[fi, w0 + fmt.A_COMMON_MODE] = cm[:, a]
+        live = np.full(n, tick_ticks, dtype=np.int64)
+        live[fi] -= scenario["livetime_dead_ticks_per_event"]
+        frames[:, fmt.W_LIVETIME0 + det] = np.clip(live, 0, 0xFFFF)
+        for key, val in (("frame_counter", counter[fi]), ("det", np.full(m, det)), ("time_s", t_s[fi]),
+                         ("energy_kev", energy), ("helio_x", hx), ("helio_y", hy), ("det_x_um", dx),
+                         ("det_y_um", dy), ("strip_p", sp), ("strip_n", sn), ("trigger_time", trigger_time),
+                         ("mask", mask_words), ("strip_data", strip_data), ("common_mode", cm.astype(np.uint16))):
+            truth[key].append(val)
+    events = {k: np.concatenate(v) for k, v in truth.items()}
+    frames[:, fmt.W_CHECKSUM] = checksum(frames)
+
+    records = frames
+    if ftype.prefix_words:
+        t_us = (launch_offset_us(flight) + np.round(t_s * 1e6)).astype(np.int64)
+        prefix = np.stack([(t_us >> 32) & 0xFFFF, (t_us >> 16) & 0xFFFF, t_us & 0xFFFF], axis=1).astype(np.uint16)
+        records = np.concatenate([prefix, frames], axis=1)
+    raw = records.astype(">u2" if order == "big" else "<u2")
+    data, intact, counts = _apply_faults(rng, raw.view(np.uint8).reshape(n, -1), counter, ftype, scenario["faults"])
+    return Simulation(data=data, file_type=ftype, byteorder=order, frame_counter=counter, frames=frames,
+                      events=events, intact_counters=intact, fault_counts=counts)
+
+
+def launch_offset_us(flight: dict) -> int:
+    """Microseconds from 00:00 UTC of the launch day to launch (the WSMR time-tag origin)."""
+    return int((fl.launch_time(flight) - fl.launch_day(flight)) / np.timedelta64(1, "us"))
+
+
+def checksum(frames: np.ndarray) -> np.ndarray:
+    """Checksum word of (n, 256) native uint16 frames (rule in formats.CHECKSUM_WORDS)."""
+    return (frames[:, fmt.CHECKSUM_WORDS].sum(axis=1, dtype=np.uint64) & 0xFFFF).astype(np.uint16)
+
+
+def _apply_faults(rng, rec: np.ndarray, counter, ftype, faults: dict):
+    """Damage a fraction of frames per fault kind; return bytes, intact counters, counts by kind.
+
+    Damaged frames are distinct and never adjacent, so the kind of each is unambiguous.
+    Decision: bit flips hit formatter words 1..254 (not the sync words: a damaged sync word is
+    the sync_loss fault, and not the WSMR time tag, which no checksum covers).
+    """
+    n, nbytes = rec.shape
+    counts = {k: 0 for k in fmt.FAULT_KINDS}
+    kinds = [k for k in ("bit_flip", "drop_bytes", "insert_bytes", "sync_loss", "missing") if faults.get(k)]
+    if not kinds and not faults.get("truncated_tail"):
+        return rec.tobytes(), counter.copy(), counts
+    # Pick candidate frames at even positions (never adjacent), excluding the first and last.
+    pool = rng.permutation(np.arange(2, n - 2, 2))
+    chosen: dict[int, str] = {}
+    pos = 0
+    for kind in kinds:
+        k = int(round(faults[kind] * n))
+        for i in pool[pos: pos + k]:
+            chosen[int(i)] = kind
+        pos += k
+        counts[FAULT_TO_KIND[kind]] += k
+    if pos > pool.size:
+        raise FoxsiError(f"fault fractions too large for {n} frames")
+    pre = ftype.prefix_words * fmt.WORD_BYTES
+    pieces = []
+    last = 0
+    for i in sorted(chosen):  # only damaged frames are visited
+        pieces.append(rec[last:i].ravel())
+        r = rec[i].copy()
+        kind = chosen[i]
+        if kind == "bit_flip":
+            byte = pre + rng.integers(2, fmt.FRAME_BYTES - 2)
+            r[byte] ^= np.uint8(1 << int(rng.integers(0, 8)))
+            pieces.append(r)
+        elif kind == "drop_bytes":
+            at = pre + rng.integers(2, fmt.FRAME_BYTES - 8)
+            pieces.append(np.delete(r, np.arange(at, at + rng.integers(1, 7))))
+        elif kind == "insert_bytes":
+            at = pre + rng.integers(2, fmt.FRAME_BYTES - 2)
+            extra = rng.integers(0, 256, rng.integers(1, 7)).astype(np.uint8)
+            pieces.append(np.concatenate([r[:at], extra, r[at:]]))
+        elif kind == "sync_loss":
+            r[pre: pre + 2] ^= np.uint8(0x5A)
+            pieces.append(r)
+        # "missing": the record is simply not written
+        last = i + 1
+    pieces.append(rec[last:].ravel())
+    data = np.concatenate(pieces)
+    intact = np.ones(n, dtype=bool)
+    intact[list(chosen)] = False
+    if faults.get("truncated_tail"):
+        data = data[: data.size - nbytes // 2]
+        intact[-1] = False
+        counts["truncated"] += 1
+    return data.tobytes(), counter[intact], counts
+
+
+def load_flight(name: str, repo: Path = REPO) -> dict:
+    main = yaml.safe_load((repo / "config" / "foxsi.yaml").read_text())
+    return yaml.safe_load((repo / main["flights"][name]).read_text())
+
+
+def write_sample(outdir: str | os.PathLike, repo: Path = REPO) -> list[Path]:
+    """Regenerate the bundled sample files in `outdir` (deterministic: same bytes every time)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    cal = repo / "resources" / "foxsi" / "calibration"
+    out = []
+    sc2 = default_scenario()
+    sim = simulate(load_flight("foxsi2", repo), sc2, cal)
+    p = outdir / f"{sc2['name']}{sim.file_type.suffix}"
+    p.write_bytes(sim.data)
+    out.append(p)
+    sc1 = copy.deepcopy(default_scenario())
+    sc1.update(name="foxsi1_gse_short", file_type="gse", seed=20121102, duration_s=30.0, start_s=70.0,
+               sources=[{"x_arcsec": -600.0, "y_arcsec": -280.0, "sigma_arcsec": 30.0, "weight": 0.8}],
+               faults={"bit_flip": 0.005, "missing": 0.005, "sync_loss": 0.005, "drop_bytes": 0.005,
+                       "insert_bytes": 0.005})
+    sc1["hv"] = dict(sc1["hv"], ramp_start_s=71.0, ramp_duration_s=10.0)
+    sim = simulate(load_flight("foxsi1", repo), sc1, cal)
+    p = outdir / f"{sc1['name']}{sim.file_type.suffix}"
+    p.write_bytes(sim.data)
+    out.append(p)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    for path in write_sample(sys.argv[1] if len(sys.argv) > 1 else REPO / "resources" / "foxsi"):
+        print(path, path.stat().st_size, "bytes")
