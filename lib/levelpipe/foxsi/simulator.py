@@ -54,8 +54,8 @@ def default_scenario() -> dict:
                "volts_per_count": 0.125},
         "rate_per_detector_hz": 40.0,  # photon triggers per detector once the HV is up
         "sources": [  # heliocentric arcsec; weight = share of photons; sigma = Gaussian blur
-            {"x_arcsec": 30.0, "y_arcsec": -220.0, "sigma_arcsec": 25.0, "weight": 0.6},
-            {"x_arcsec": -120.0, "y_arcsec": -330.0, "sigma_arcsec": 15.0, "weight": 0.2},
+            {"x_arcsec": -820.0, "y_arcsec": 190.0, "sigma_arcsec": 25.0, "weight": 0.6},
+            {"x_arcsec": -950.0, "y_arcsec": 60.0, "sigma_arcsec": 15.0, "weight": 0.2},
         ],
         "background_weight": 0.2,  # uniform over the detector
         "spectrum": {
@@ -66,6 +66,7 @@ def default_scenario() -> dict:
         "neighbour_noise_adc": 6,
         "unrelated_probability": 0.1,
         "uncalibrated_adc_per_kev": 13.5,  # strips with no gain (CdTe, NaN strips)
+        "tick_s": 1.0e-6,  # livetime and trigger-time counter tick (config l1.*_tick_s)
         "livetime_dead_ticks_per_event": 700,
         "sparcs_jitter_counts": 20,
         "housekeeping_raw": [650, 520, 700, 480, 2500, 2500, 3000, 3300],
@@ -155,7 +156,7 @@ def simulate(flight: dict, scenario: dict, calibration_dir: str | os.PathLike) -
     frames[:, fmt.W_SPARCS_YAW] = yaw.view(np.uint16)
     point_x, point_y = fl.pointing(flight, t_s, pitch, yaw)
 
-    tick_ticks = int(round(period / 1.0e-6))  # the simulator writes 1 us livetime/trigger ticks
+    tick_ticks = int(round(period / scenario["tick_s"]))  # livetime/trigger-time ticks per frame
     gains = load_gains(flight["gain_files"], calibration_dir)
     half_um = fmt.N_SIDE_STRIPS / 2.0 * float(flight["strip_pitch_um"])
     half_as = half_um / fl.um_per_arcsec(flight) * np.sqrt(2.0)  # covers the rotated square
@@ -203,9 +204,9 @@ def simulate(flight: dict, scenario: dict, calibration_dir: str | os.PathLike) -
         # Pack masks (4 x 16-bit words per ASIC) and the read-out ADC values in channel order.
         bits = mask.reshape(m, fmt.N_ASICS, fmt.N_MASK_WORDS, 16)
         mask_words = (bits * (1 << np.arange(16))).sum(axis=-1).astype(np.uint16)
-        order = np.argsort(~mask, axis=-1, kind="stable")[..., : fmt.N_READOUT]
-        strip_data = np.take_along_axis(adc, order, axis=-1)
-        strip_data = np.where(np.take_along_axis(mask, order, axis=-1), strip_data, 0).astype(np.uint16)
+        readout = np.argsort(~mask, axis=-1, kind="stable")[..., : fmt.N_READOUT]
+        strip_data = np.take_along_axis(adc, readout, axis=-1)
+        strip_data = np.where(np.take_along_axis(mask, readout, axis=-1), strip_data, 0).astype(np.uint16)
         trigger_time = rng.integers(0, tick_ticks, m).astype(np.uint16)
         frames[fi, fmt.det_word(det, fmt.D_TRIGGER_TIME)] = trigger_time
         for a in range(fmt.N_ASICS):
