@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import textwrap
 from typing import Any, Mapping
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from levelpipe.errors import ConfigError, TimepixError
 from levelpipe.io.netcdf import read_netcdf
 from levelpipe.plotting.maps import world_map
-from levelpipe.timepix.classes import class_ids
+from levelpipe.timepix.classes import CLASS_NAMES, class_ids
 
 log = logging.getLogger("levelpipe.timepix.maps")
 
@@ -81,8 +82,14 @@ def _title(quantity: str, times: np.ndarray, n_shown: int, excluded: Mapping[str
     span = (f"{np.datetime_as_string(t.min(), unit='D')} to {np.datetime_as_string(t.max(), unit='D')}"
             if t.size else "time unknown")
     exc = ", ".join(f"{n} {why}" for why, n in excluded.items() if n) or "none"
-    return (f"VZLUSAT-1 Timepix {quantity}, {span} ({n_folders} folder{'s' if n_folders != 1 else ''})\n"
-            f"{n_shown} frames shown; excluded: {exc}")
+    folders = f"{n_folders} folder{'s' if n_folders != 1 else ''}"
+    return (f"VZLUSAT-1 Timepix {quantity}\n{span} ({folders}): {n_shown} frames shown; excluded: {exc}")
+
+
+def _set_description(name: str, classes: list[str]) -> str:
+    if set(classes) == set(CLASS_NAMES.values()):
+        return f"flux, filter set {name!r}: all {len(classes)} classes"
+    return textwrap.shorten(f"flux, filter set {name!r}: {', '.join(classes)}", width=110, placeholder=" ...")
 
 
 def _one_map(data, values, usable, style: Mapping[str, Any], config: Mapping[str, Any], *, out_png: str,
@@ -134,5 +141,5 @@ def plot_maps(l2_paths: list[str], dose_png: str, flux_pngs: dict[str, str], con
         # (a plain sum; a partial sum would under-state the flux).
         flux = data["flux"][:, cols].sum(axis=1) if data["flux"].size else np.empty(0)
         _one_map(data, flux, usable, config["flux"], config, out_png=out_png,
-                 quantity=f"flux of {name} ({', '.join(config['filter_sets'][name])})",
+                 quantity=_set_description(name, list(config["filter_sets"][name])),
                  label=f"flux ({name})", units=FLUX_UNITS, n_folders=n_folders)
