@@ -40,12 +40,15 @@ def read_matrix(path: str | Path) -> np.ndarray:
         buf = path.read_bytes()
     except OSError as exc:
         raise TimepixError(f"cannot read raw matrix: {exc.strerror}", path) from None
-    with warnings.catch_warnings():
-        # fromstring warns (instead of raising) when it stops early at a bad token; we check the
-        # count ourselves and fall back to the slow path that says where the problem is.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        values = np.fromstring(buf, dtype=np.float64, sep=" ")
     lines = buf.splitlines()
+    try:
+        with warnings.catch_warnings():
+            # At a bad token, older numpy stops early with a DeprecationWarning and newer numpy
+            # raises; either way the slow path below finds and names the offending place.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            values = np.fromstring(buf, dtype=np.float64, sep=" ")
+    except ValueError:
+        values = np.empty(0)
     while lines and not lines[-1].strip():
         lines.pop()
     if values.size != N_PIXELS or len(lines) != FRAME_SHAPE[0]:

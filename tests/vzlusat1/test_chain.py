@@ -1,0 +1,203 @@
+"""The VZLUSAT-1 chain in the library: L0 folders, clusters and features, classifier, export, dose."""
+import json
+import shutil
+
+import astropy.units as u
+import numpy as np
+import pytest
+
+from levelpipe.errors import TimepixError
+from levelpipe.io import read_netcdf
+from levelpipe.timepix.classes import class_ids
+from levelpipe.timepix.classifier import load_model, load_training_set, train_classifier
+from levelpipe.timepix.clusters import FEATURE_NAMES, features, find_clusters
+from levelpipe.timepix.dose import build_dose, dose_rate, sensor_geometry
+from levelpipe.timepix.export import clusters_text, statistics_text
+from levelpipe.timepix.formats import read_clusters, read_matrix
+from levelpipe.timepix.l0 import (FLAG_CORRUPT, FLAG_NO_METADATA, FLAG_NON_ENERGY_MODE, FLAG_REBUILT,
+                                  build_l0, discover_folders)
+from levelpipe.timepix.l1 import build_l1, export_labelled
+
+from cfcheck import assert_cf_compliant
+from conftest import RESOURCES, shared_data
+
+VZ = RESOURCES / "vzlusat1"
+DOSE = {"pixel_pitch_um": 55, "pixels": [256, 256], "thickness_um": 300, "density_kg_m3": 2329}
+RF = {"seed": 42, "n_estimators": 200}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("model")
+    report = train_classifier(VZ / "labelled", d / "m.pkl", d / "r.json", RF)
+    return d / "m.pkl", report
+
+
+def test_discover_nested_folders_and_layouts():
+    folders = discover_folders(VZ)
+    assert set(folders) == {"above_europe", "planetary_sweeps/12_2020-06-09"}
+    ae = folders["above_europe"]
+    assert ae.frames == [1, 7, 11, 20, 34] and sorted(ae.raw) == [7, 20, 34]
+
+
+def test_l0_folder(tmp_path):
+    ds = build_l0(VZ, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    flags = dict(zip(ds.frame.values.tolist(), ds.frame_flags.values.tolist()))
+    assert flags[7] == 0 and flags[1] & FLAG_REBUILT and flags[11] & FLAG_REBUILT
+    # Every frame's non-zero pixel count equals the on-board count from its metadata.
+    known = ds.pixel_count_original.values >= 0
+    np.testing.assert_array_equal(ds.pixel_count.values[known], ds.pixel_count_original.values[known])
+    assert ds.image_id.sel(frame=34).item() == 25759
+    assert str(ds.time.sel(frame=7).values)[:19] == "2018-03-24T09:00:09"
+    assert_cf_compliant(tmp_path / "l0.nc")
+
+
+def test_frames_without_metadata_flagged_and_non_energy_kept_apart(tmp_path):
+    sweep = build_l0(VZ, "planetary_sweeps/12_2020-06-09", tmp_path / "a.nc",
+                     {"assume_energy_mode_when_unknown": True})
+    assert np.all(sweep.frame_flags.values & FLAG_NO_METADATA)
+    assert not np.any(sweep.frame_flags.values & FLAG_NON_ENERGY_MODE)
+    strict = build_l0(VZ, "planetary_sweeps/12_2020-06-09", tmp_path / "b.nc",
+                      {"assume_energy_mode_when_unknown": False})
+    assert np.all(strict.frame_flags.values & FLAG_NON_ENERGY_MODE)
+    # A counting-mode frame is never clustered into energy products.
+    root = tmp_path / "arch"
+    shutil.copytree(VZ / "raw", root / "raw")
+    meta = root / "raw" / "above_europe" / "7_fullres.metadata.txt"
+    meta.write_text(meta.read_text().replace("TOT (Energy)", "MPX (Counting)"))
+    ds = build_l0(root, "above_europe", tmp_path / "c.nc", {"assume_energy_mode_when_unknown": True})
+    assert ds.frame_flags.sel(frame=7).item() & FLAG_NON_ENERGY_MODE
+
+
+def test_one_corrupt_frame_is_flagged_and_others_processed(tmp_path, model):
+    root = tmp_path / "arch"
+    shutil.copytree(VZ / "raw", root / "raw")
+    bad = root / "raw" / "above_europe" / "20_fullres.txt"
+    bad.write_bytes(bad.read_bytes()[:5000])
+    ds = build_l0(root, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    assert ds.attrs["corrupt_frames"] == 1
+    assert ds.frame_flags.sel(frame=20).item() & FLAG_CORRUPT
+    assert np.isnan(ds.energy.sel(frame=20).values).all()
+    assert "20_fullres.txt:line" in ds.attrs["errors"]
+    l1 = build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
+    assert l1.classified.sel(frame=20).item() == 0 and l1.classified.sel(frame=7).item() == 1
+    assert set(np.unique(l1.cluster_frame.values)) == {7, 34}
+    l2 = build_dose(tmp_path / "l1.nc", tmp_path / "l2.nc", DOSE)
+    assert l2.valid.sel(frame=20).item() == 0 and np.isnan(l2.dose_rate.sel(frame=20).item())
+
+
+def test_clusters_from_raw_equal_archive_clusters():
+    """From the 3 real raw frames: exactly the archive's clusters (pixel sets, order, values)."""
+    for n in (7, 20, 34):
+        cl = find_clusters(read_matrix(VZ / "raw" / "above_europe" / f"{n}_fullres.txt"))
+        ref = read_clusters(VZ / "labelled" / "above_europe" / f"{n}_fullres.clusters.txt")
+        np.testing.assert_array_equal(cl.pos_x, ref.pos_x)
+        np.testing.assert_array_equal(cl.pos_y, ref.pos_y)
+        np.testing.assert_array_equal(cl.pixel_count, ref.pixel_count)
+        np.testing.assert_array_equal(cl.row, ref.row)
+        np.testing.assert_array_equal(cl.col, ref.col)
+        np.testing.assert_array_equal(cl.energy, ref.energy)
+
+
+def test_no_cluster_spans_frames():
+    a = np.zeros((2, 256, 256), np.float32)
+    a[0, 10, 10] = a[1, 10, 10] = a[1, 11, 11] = 5.0
+    cl = find_clusters(a)
+    assert cl.n == 2 and cl.pixel_count.tolist() == [1, 2] and cl.frame_index.tolist() == [0, 1]
+
+
+def test_features_known_answers():
+    a = np.zeros((256, 256), np.float32)
+    a[5, 5:10] = [1, 2, 3, 4, 10]          # straight horizontal 5-px track
+    a[50:53, 50:53] = 2.0                  # 3x3 blob
+    f = dict(zip(FEATURE_NAMES, features(find_clusters(a)).T))
+    assert f["pixel_count"].tolist() == [5, 9]
+    assert f["energy_total"].tolist() == [20, 18]
+    assert f["energy_max_fraction"][0] == pytest.approx(0.5)
+    assert f["length"][0] == pytest.approx(5) and f["width"][0] == pytest.approx(1)
+    assert f["linearity"][0] == pytest.approx(1) and f["linearity"][1] == pytest.approx(0)
+    assert f["end_pixels"].tolist() == [2, 0] and f["inner_pixels"].tolist() == [0, 1]
+    assert f["perimeter"].tolist() == [12, 12]
+    assert f["bbox_fill"].tolist() == [1, 1]
+
+
+def test_classifier_reproducible_and_reported(model, tmp_path):
+    path, report = model
+    again = train_classifier(VZ / "labelled", tmp_path / "m.pkl", tmp_path / "r.json", RF)
+    assert again == report
+    assert path.read_bytes() == (tmp_path / "m.pkl").read_bytes()
+    _, prov = load_model(path)
+    assert prov["feature_names"] == list(FEATURE_NAMES) and len(prov["input_sha256"]) == 7
+    assert report["clusters"] == 3131 and report["training_accuracy"] == 1.0
+    assert report["cv_by_folder"]["groups"] == 2 and report["cv_by_frame"]["groups"] == 7
+    # Measured agreement with the archive labels on frames held out (pins the feature set).
+    assert report["cv_by_frame"]["accuracy"] > 0.95
+    assert report["cv_by_frame"]["per_class"]["dot"]["recall"] > 0.99
+
+
+def test_model_file_of_other_kind_refused(tmp_path):
+    p = tmp_path / "m.pkl"
+    p.write_bytes(b"not a pickle")
+    with pytest.raises(TimepixError, match="m.pkl: cannot load classifier"):
+        load_model(p)
+
+
+def test_raw_frames_reproduce_archive_statistics_and_clusters(tmp_path, model):
+    """L1 from the raw layout alone gives the archive's clusters and statistics files exactly."""
+    root = tmp_path / "arch"
+    shutil.copytree(VZ / "raw", root / "raw")
+    build_l0(root, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
+    assert_cf_compliant(tmp_path / "l1.nc")
+    assert export_labelled(tmp_path / "l1.nc", tmp_path / "out") == 3
+    for n in (7, 20, 34):
+        for kind in ("clusters", "statistics"):
+            ours = (tmp_path / "out" / f"{n}_fullres.{kind}.txt").read_bytes()
+            theirs = (VZ / "labelled" / "above_europe" / f"{n}_fullres.{kind}.txt").read_bytes()
+            assert ours == theirs, f"{n} {kind}"
+
+
+def test_export_round_trip_on_all_real_cluster_lists():
+    for p in sorted((VZ / "labelled").rglob("*_fullres.clusters.txt")):
+        c = read_clusters(p)
+        assert clusters_text(c.pos_x, c.pos_y, c.class_id, c.pixel_start, c.pixel_count, c.row, c.col,
+                             c.energy) == p.read_text()
+        assert statistics_text(c.class_id) == p.with_name(p.name.replace("clusters", "statistics")).read_text()
+
+
+def test_dose_known_answer():
+    area, mass = sensor_geometry(DOSE)
+    assert area.to_value(u.cm ** 2) == pytest.approx(1.982464)
+    assert mass.to_value(u.g) == pytest.approx(2.329 * 1.982464 * 0.03)
+    # 1 MeV in 60 s: 1.602e-13 J / 1.3851e-4 kg / 1 min = 1.1567e-3 uGy/min
+    assert dose_rate(1000 * u.keV, 60 * u.s, mass).to_value(u.uGy / u.min) == pytest.approx(1.15667e-3, rel=1e-4)
+    published = sensor_geometry({**DOSE, "density_kg_m3": 5850})[1]
+    assert (mass / published).decompose().value == pytest.approx(2329 / 5850)
+
+
+def test_dose_and_flux_of_a_folder(tmp_path, model):
+    build_l0(VZ, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    l1 = build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
+    l2 = build_dose(tmp_path / "l1.nc", tmp_path / "l2.nc", DOSE)
+    assert_cf_compliant(tmp_path / "l2.nc")
+    energy = read_netcdf(tmp_path / "l0.nc").energy.sel(frame=7).values.sum(dtype=np.float64)
+    _, mass = sensor_geometry(DOSE)
+    expect = dose_rate(energy * u.keV, 60 * u.s, mass).value
+    assert l2.dose_rate.sel(frame=7).item() == pytest.approx(expect, rel=1e-5)
+    # frame 7: 41 dots in 60 s on 1.982464 cm^2
+    assert l2.flux.sel(frame=7, **{"class": 1}).item() == pytest.approx(41 / (60 * 1.982464))
+
+
+def test_unknown_class_in_filter_is_a_clear_error():
+    assert class_ids(["dot", "track_curly"]) == [1, 6]
+    with pytest.raises(TimepixError, match=r"maps.filter_sets.heavy: unknown class 'muon'"):
+        class_ids(["dot", "muon"], where="maps.filter_sets.heavy")
+
+
+def test_more_real_cluster_lists_from_shared_data():
+    """The archive sample in ../shared (if present) reads and round-trips like the bundled one."""
+    root = shared_data("vzlusat1")
+    data = load_training_set(root / "labelled")
+    assert data["X"].shape == (3131, 25)
+    counts = json.loads((root / "labelled" / "above_europe" / "1_fullres.statistics.txt").read_text())
+    assert counts["dot"] == 163
