@@ -1,0 +1,238 @@
+"""A static, self-contained HTML frame browser for one VZLUSAT-1 Timepix folder.
+
+`write_browser(l0, l1, out_html, config)` writes one HTML page that opens from disk (file://):
+the code (inline JavaScript), the style (inline CSS) and the data (JSON in a
+``<script type="application/json">`` element) are all in the page; nothing is fetched, no CDN.
+
+The page shows the folder's frame list with metadata (image id, UTC time, position, exposure,
+mode, threshold, bias, temperature, flags), draws a frame on a canvas, gives its clusters per
+class (from L1), lets the user sum N consecutive frames (N from ``browser.batch_sizes``), show
+only clusters of selected classes, choose a log or linear colour scale, and transpose the view.
+A URL fragment selects the initial view, e.g. ``page.html#frame=4&batch=10&classes=1,2&scale=linear``.
+
+Decision (orientation): a frame is drawn as ``image[row, col]`` with row 0 at the top and col 0
+at the left, where L0 ``row`` = the raw ``*_fullres.txt`` file's line index (``pos_x + x`` of a
+cluster) and L0 ``col`` = the column index in that line (``pos_y + y``). This is how the raw
+text matrix reads and how numpy/matplotlib show ``image[row, col]``. The official VZLUSAT-1
+image browser draws the transposed matrix (its horizontal axis is our row); the page's
+"transposed" checkbox reproduces that view for comparison with published figures.
+
+Data embedding: only non-zero pixels are stored, frame after frame: their flat index
+``row * n_cols + col`` (uint16 for 256x256), energy (float32, keV) and cluster class (uint8; 0
+for a pixel that is in no L1 cluster), each array base64-encoded little-endian bytes, plus the
+offset of each frame's first pixel. That is ~9.3 characters per hit pixel.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import xarray as xr
+from matplotlib import colormaps
+from matplotlib.colors import to_rgb
+
+import levelpipe
+from levelpipe.errors import ConfigError, TimepixError
+from levelpipe.io.atomic import atomic_output
+from levelpipe.io.netcdf import read_netcdf
+
+log = logging.getLogger("levelpipe.timepix.browser")
+
+# Frames read from L0 at a time: bounds memory (64 x 256 x 256 float32 = 16 MB) for big folders.
+_FRAMES_PER_READ = 64
+
+#: Class id given to a hit pixel that belongs to no L1 cluster (shown as "unclustered").
+UNCLUSTERED = 0
+
+_META_DECIMALS = {"latitude": 4, "longitude": 4, "altitude": 2, "exposure": 6, "bias": 2, "temperature": 2}
+
+
+def _check_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    need = ("batch_sizes", "default_batch_size", "colour_scale", "colormap", "pixel_scale", "background")
+    missing = [k for k in need if k not in config]
+    if missing:
+        raise ConfigError(f"browser config lacks {', '.join(missing)}", where="browser")
+    sizes = [int(n) for n in config["batch_sizes"]]
+    if not sizes or min(sizes) < 1 or len(set(sizes)) != len(sizes):
+        raise ConfigError(f"batch_sizes must be distinct positive integers, got {sizes}", where="browser.batch_sizes")
+    if int(config["default_batch_size"]) not in sizes:
+        raise ConfigError(f"default_batch_size {config['default_batch_size']} is not one of batch_sizes {sizes}",
+                          where="browser.default_batch_size")
+    if config["colour_scale"] not in ("log", "linear"):
+        raise ConfigError(f"colour_scale must be log or linear, not {config['colour_scale']!r}",
+                          where="browser.colour_scale")
+    if config["colormap"] not in colormaps:
+        raise ConfigError(f"unknown matplotlib colormap {config['colormap']!r}", where="browser.colormap")
+    try:
+        bg = [round(255 * v) for v in to_rgb(config["background"])]
+    except ValueError:
+        raise ConfigError(f"background {config['background']!r} is not a colour", where="browser.background") from None
+    return {"batch_sizes": sizes, "default_batch_size": int(config["default_batch_size"]),
+            "colour_scale": config["colour_scale"], "pixel_scale": int(config["pixel_scale"]),
+            "background_rgb": bg}
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _json_column(values: np.ndarray, decimals: int | None = None) -> list:
+    """A per-frame column as JSON values: NaN/NaT -> null, floats rounded for compactness."""
+    if np.issubdtype(values.dtype, np.datetime64):
+        return [None if np.isnat(t) else np.datetime_as_string(t, unit="s") + "Z" for t in values]
+    if values.dtype.kind == "f":
+        rounded = np.round(values.astype(np.float64), decimals) if decimals is not None else values
+        return [None if not np.isfinite(v) else float(v) for v in rounded]
+    if values.dtype.kind in "iub":
+        return [int(v) for v in values]
+    return [str(v) for v in values]
+
+
+def _flag_table(var: xr.DataArray, mask_attr: str) -> list[tuple[int, str]]:
+    values = np.atleast_1d(var.attrs.get(mask_attr, []))
+    names = str(var.attrs.get("flag_meanings", "")).split()
+    if len(values) != len(names):
+        return []
+    return [(int(v), n) for v, n in zip(values, names)]
+
+
+def _pixel_classes(l1: xr.Dataset, frame_numbers: np.ndarray, l1_path: str):
+    """L0 frame index, row, col and class of every L1 cluster pixel."""
+    counts = l1["cluster_pixel_count"].values.astype(np.int64)
+    starts = l1["cluster_pixel_start"].values.astype(np.int64)
+    n_pix_total = int(counts.sum())
+    # Pixel positions of each cluster's pixels (contiguous runs starting at cluster_pixel_start).
+    within = np.arange(n_pix_total) - np.repeat(np.cumsum(counts) - counts, counts)
+    pix = np.repeat(starts, counts) + within
+    if pix.size and (pix.max() >= l1.sizes.get("pixel", 0) or pix.min() < 0):
+        raise TimepixError("cluster_pixel_start/count point outside the pixel arrays", l1_path)
+    order = np.argsort(frame_numbers, kind="stable")
+    pos = np.searchsorted(frame_numbers[order], l1["cluster_frame"].values)
+    pos = np.clip(pos, 0, max(len(order) - 1, 0))
+    known = frame_numbers[order][pos] == l1["cluster_frame"].values if len(order) else np.zeros(0, bool)
+    if not np.all(known):
+        bad = np.unique(l1["cluster_frame"].values[~known])
+        raise TimepixError(f"L1 clusters of frame(s) {bad[:5].tolist()} not in L0", l1_path)
+    frame_index = np.repeat(order[pos], counts)
+    rows = l1["pixel_row"].values[pix].astype(np.int64)
+    cols = l1["pixel_col"].values[pix].astype(np.int64)
+    classes = np.repeat(l1["cluster_class"].values.astype(np.uint8), counts)
+    return frame_index, rows, cols, classes
+
+
+def _collect_pixels(l0: xr.Dataset, l1_keys: np.ndarray, l1_classes: np.ndarray):
+    """Non-zero finite L0 pixels of every frame (frame order), with their L1 cluster class."""
+    n_frames = l0.sizes["frame"]
+    n_rows, n_cols = l0.sizes["row"], l0.sizes["col"]
+    n_pix = n_rows * n_cols
+    index_dtype = np.dtype("<u2") if n_pix <= 65536 else np.dtype("<u4")
+    idx_parts, e_parts, c_parts = [], [], []
+    per_frame = np.zeros(n_frames, dtype=np.int64)
+    for start in range(0, n_frames, _FRAMES_PER_READ):
+        energy = l0["energy"].isel(frame=slice(start, start + _FRAMES_PER_READ)).transpose("frame", "row", "col").values
+        # Decision: drawn pixels are the finite, non-zero L0 values; a corrupt frame (NaN) has none.
+        hit = np.isfinite(energy) & (energy != 0)
+        f, flat = np.nonzero(hit.reshape(hit.shape[0], n_pix))
+        per_frame[start:start + hit.shape[0]] = np.bincount(f, minlength=hit.shape[0])
+        keys = (f + start).astype(np.int64) * n_pix + flat
+        where = np.searchsorted(l1_keys, keys)
+        where = np.clip(where, 0, max(l1_keys.size - 1, 0))
+        found = (l1_keys[where] == keys) if l1_keys.size else np.zeros(keys.size, bool)
+        cls = np.where(found, l1_classes[where] if l1_keys.size else 0, UNCLUSTERED).astype(np.uint8)
+        idx_parts.append(flat.astype(index_dtype))
+        e_parts.append(energy.reshape(hit.shape[0], n_pix)[f, flat].astype("<f4"))
+        c_parts.append(cls)
+    cat = (lambda parts, dt: np.concatenate(parts) if parts else np.empty(0, dt))
+    offsets = np.concatenate([[0], np.cumsum(per_frame)])
+    return (offsets, cat(idx_parts, index_dtype), cat(e_parts, "<f4"), cat(c_parts, np.uint8), index_dtype)
+
+
+def browser_data(l0_path: str, l1_path: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON object embedded in the page (see the module docstring for the pixel encoding)."""
+    cfg = _check_config(config)
+    l1 = read_netcdf(l1_path)
+    with xr.open_dataset(l0_path, engine="netcdf4") as l0:
+        for name in ("energy", "frame_flags", "measurement_mode", "time"):
+            if name not in l0.variables:
+                raise TimepixError(f"L0 product lacks {name!r}", l0_path)
+        frames = l0["frame"].values.astype(np.int64)
+        n_rows, n_cols = l0.sizes["row"], l0.sizes["col"]
+        n_pix = n_rows * n_cols
+        fi, rows, cols, classes = _pixel_classes(l1, frames, l1_path)
+        keys = fi * n_pix + rows * n_cols + cols
+        order = np.argsort(keys, kind="stable")
+        offsets, index, energy, pclass, index_dtype = _collect_pixels(l0, keys[order], classes[order])
+
+        meta = {}
+        for name in ("image_id", "time", "latitude", "longitude", "altitude", "exposure", "measurement_mode",
+                     "threshold", "bias", "temperature", "pixel_count", "frame_flags"):
+            if name in l0.variables:
+                meta[name] = _json_column(l0[name].values, _META_DECIMALS.get(name))
+            else:
+                meta[name] = [None] * len(frames)
+        meta["frame"] = [int(f) for f in frames]
+        modes = dict(_flag_table(l0["measurement_mode"], "flag_values"))
+        flags = _flag_table(l0["frame_flags"], "flag_masks")
+        units = {k: str(l0[k].attrs.get("units", "")) for k in ("altitude", "exposure", "bias", "temperature")
+                 if k in l0.variables}
+        units["energy"] = str(l0["energy"].attrs.get("units", "keV"))
+
+    class_ids = [int(c) for c in l1["class"].values]
+    names = ([str(n) for n in l1["class_name"].values] if "class_name" in l1.variables
+             else [str(c) for c in class_ids])
+    counts = l1["class_counts"].transpose("frame", "class").values.astype(np.int64)
+    count_row = {int(f): i for i, f in enumerate(l1["frame"].values)}
+    meta["class_counts"] = [counts[count_row[int(f)]].tolist() if int(f) in count_row else None for f in frames]
+    class_list = [{"id": c, "name": n} for c, n in zip(class_ids, names)]
+    if np.any(pclass == UNCLUSTERED):
+        class_list.append({"id": UNCLUSTERED, "name": "unclustered"})
+
+    lut = (np.asarray(colormaps[config["colormap"]](np.linspace(0, 1, 256)))[:, :3] * 255).round().astype(np.uint8)
+    folder = Path(l0_path).stem
+    n_clusters = int(l1.sizes.get("cluster", 0))
+    log.info("browser %s: %d frames, %d hit pixels, %d clusters", folder, len(frames), energy.size, n_clusters)
+    return {
+        "folder": folder,
+        "subtitle": (f"{len(frames)} frames, {energy.size} hit pixels, {n_clusters} clusters; "
+                     f"from {Path(l0_path).name} (L0) and {Path(l1_path).name} (L1), levelpipe {levelpipe.__version__}"),
+        "orientation_note": ("Orientation: row (raw-file line, pos_x + x) runs down, column (raw-file column, "
+                             "pos_y + y) runs right, row 0 at the top. The official VZLUSAT-1 browser shows the "
+                             "transpose (tick 'transposed')."),
+        "shape": [int(n_rows), int(n_cols)],
+        "units": units,
+        "config": cfg,
+        "classes": class_list,
+        "class_totals": counts.sum(axis=0).tolist() if counts.size else [0] * len(class_ids),
+        "n_clusters": n_clusters,
+        "unclustered_id": UNCLUSTERED,
+        "mode_names": {str(k): v for k, v in modes.items()},
+        "flag_names": [{"mask": m, "name": n} for m, n in flags],
+        "colormap": _b64(lut),
+        "frames": meta,
+        "pixels": {"offset": offsets.tolist(), "index_dtype": f"uint{8 * index_dtype.itemsize}",
+                   "index": _b64(index), "energy": _b64(energy), "class": _b64(pclass)},
+    }
+
+
+def write_browser(l0_path: str, l1_path: str, out_html: str, config: dict) -> None:
+    """Write the self-contained HTML browser of one folder from its L0 and L1 products.
+
+    config: the ``browser:`` section: batch_sizes (list of N for "sum N consecutive frames"),
+    default_batch_size (one of them), colour_scale (log | linear, initial), colormap (matplotlib
+    name), pixel_scale (screen pixels per detector pixel), background (colour of empty pixels).
+    """
+    data = browser_data(os.fspath(l0_path), os.fspath(l1_path), config)
+    template = resources.files("levelpipe.timepix").joinpath("browser_template.html").read_text(encoding="utf-8")
+    # "</" must not appear inside a <script> element; JSON allows the escaped form "<\/".
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    title = html.escape(f"VZLUSAT-1 Timepix frames: {data['folder']}")
+    page = template.replace("__TITLE__", title).replace("__BROWSER_DATA__", payload)
+    with atomic_output(out_html) as tmp:
+        tmp.write_text(page, encoding="utf-8")
