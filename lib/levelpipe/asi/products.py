@@ -1,0 +1,229 @@
+"""ASI products: keograms (geographic latitude axis), multi-site mosaics, MP4 movies, quicklooks."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from levelpipe.errors import AsiError
+from levelpipe.io import atomic_output, read_netcdf, write_netcdf
+
+
+def display_range(values: np.ndarray, percentiles: Sequence[float]) -> tuple[float, float]:
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, percentiles)
+    return float(lo), float(hi if hi > lo else lo + 1.0)
+
+
+def _scale_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    scaled = (np.nan_to_num(values, nan=lo) - lo) / (hi - lo)
+    return (np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _figure():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save_png(fig, path: str | os.PathLike) -> None:
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100, metadata={"Software": None})
+    _figure().close(fig)
+
+
+def _units_label(da: xr.DataArray) -> str:
+    return "R" if da.attrs.get("units") == "1e10 m-2 s-1" else da.attrs.get("units", "")
+
+
+# --- keogram ---------------------------------------------------------------------------------
+
+def build_keogram(l2: xr.Dataset) -> xr.Dataset:
+    """North-south slice through the site: (time, latitude) from the L2 longitude column nearest
+    the site longitude (geographic latitude axis)."""
+    site_lon = float(l2.attrs.get("site_longitude_deg", np.nan))
+    lon = l2["longitude"].values
+    if not np.isfinite(site_lon):
+        site_lon = float(lon[lon.size // 2])
+    j = int(np.argmin(np.abs((lon - site_lon + 180.0) % 360.0 - 180.0)))
+    img = l2["image"]
+    if "channel" in img.dims:
+        img = img.mean("channel")
+    keo = img.isel(longitude=j)
+    valid_rows = np.isfinite(keo.values).any(axis=0)
+    keo = keo.isel(latitude=np.flatnonzero(valid_rows)) if valid_rows.any() else keo
+    ds = xr.Dataset({"keogram": (("time", "latitude"), keo.values.astype(np.float32),
+                                 {"long_name": f"keogram along {float(lon[j]):.2f} deg east",
+                                  "units": img.attrs.get("units", "1")})},
+                    coords={"time": l2["time"], "latitude": keo["latitude"]},
+                    attrs={k: v for k, v in l2.attrs.items() if k.startswith(("instrument", "site_", "device",
+                                                                              "projection", "skymap"))})
+    ds.attrs["keogram_longitude_deg"] = float(lon[j])
+    ds["latitude"].encoding["_FillValue"] = None
+    return ds
+
+
+def make_keogram(l2_path: str | os.PathLike, nc_out: str | os.PathLike, png_out: str | os.PathLike, *,
+                 cfg: Mapping[str, Any], granule: str) -> None:
+    l2 = read_netcdf(l2_path)
+    ds = build_keogram(l2)
+    write_netcdf(ds, nc_out, title=f"UCalgary ASI keogram, {granule}",
+                 summary="North-south slice of L2 images through the site longitude versus time.",
+                 mission="asi", level="keogram", inputs=[l2_path], config=dict(cfg))
+    plt = _figure()
+    lo, hi = display_range(ds["keogram"].values, cfg["percentiles"])
+    fig, ax = plt.subplots(figsize=(8, 4))
+    t = ds["time"].values
+    m = ax.pcolormesh(t, ds["latitude"].values, ds["keogram"].values.T, vmin=lo, vmax=hi, cmap="gray",
+                      shading="nearest")
+    fig.colorbar(m, ax=ax, label=_units_label(l2["image"]))
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("geographic latitude (deg N)")
+    ax.set_title(f"keogram {granule} ({ds.attrs['keogram_longitude_deg']:.1f} E, "
+                 f"{l2.attrs.get('projection_altitude_km', '?')} km)")
+    fig.autofmt_xdate()
+    _save_png(fig, png_out)
+
+
+# --- mosaic ----------------------------------------------------------------------------------
+
+def build_mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tolerance_s: float) -> xr.Dataset:
+    """Combine the L2 frames nearest `when` from several sites on their common lattice grid.
+
+    Decision: where fields of view overlap, the site that sees the cell at higher elevation
+    wins (less path-length smearing), as in UCalgary/pyaurorax mosaics.
+    """
+    frames = []
+    for p in l2_paths:
+        ds = read_netcdf(p)
+        dt = np.abs(ds["time"].values - when)
+        k = int(np.argmin(dt))
+        if dt[k] > np.timedelta64(int(tolerance_s * 1e9), "ns"):
+            continue
+        img = ds["image"].isel(time=k)
+        if "channel" in img.dims:
+            img = img.mean("channel")
+        frames.append((ds, img, ds["time"].values[k]))
+    if not frames:
+        raise AsiError(f"no site has a frame within {tolerance_s} s of {when}")
+    res_lat = float(np.diff(frames[0][0]["latitude"].values[:2])[0])
+    res_lon = float(np.diff(frames[0][0]["longitude"].values[:2])[0])
+    lat_idx = [np.rint(f[0]["latitude"].values / res_lat).astype(int) for f in frames]
+    lon_idx = [np.rint(f[0]["longitude"].values / res_lon).astype(int) for f in frames]
+    i0, i1 = min(a.min() for a in lat_idx), max(a.max() for a in lat_idx)
+    j0, j1 = min(a.min() for a in lon_idx), max(a.max() for a in lon_idx)
+    shape = (i1 - i0 + 1, j1 - j0 + 1)
+    mosaic = np.full(shape, np.nan, dtype=np.float32)
+    best_el = np.full(shape, -np.inf)
+    source = np.full(shape, -1, dtype=np.int16)
+    for n, ((ds, img, _t), li, lj) in enumerate(zip(frames, lat_idx, lon_idx)):
+        sl = (slice(li[0] - i0, li[-1] - i0 + 1), slice(lj[0] - j0, lj[-1] - j0 + 1))
+        el = np.where(np.isfinite(img.values), ds["elevation"].values, -np.inf)
+        better = el > best_el[sl]
+        mosaic[sl] = np.where(better, img.values, mosaic[sl])
+        source[sl] = np.where(better, n, source[sl])
+        best_el[sl] = np.where(better, el, best_el[sl])
+    sites = [f"{f[0].attrs['site_uid']}_{f[0].attrs['device_uid']}" for f in frames]
+    out = xr.Dataset(
+        {"image": (("latitude", "longitude"), mosaic,
+                   {"long_name": "multi-site all-sky mosaic", "units": frames[0][1].attrs.get("units", "1")}),
+         "source_site": (("latitude", "longitude"), source,
+                         {"long_name": "index into the site_list attribute of the site feeding each cell, -1 none",
+                          "units": "1"}),
+         "frame_time": ("site", np.array([f[2] for f in frames], dtype="datetime64[ns]"),
+                        {"long_name": "time of the frame used from each site"}),
+         },
+        coords={"latitude": ("latitude", np.arange(i0, i1 + 1) * res_lat,
+                             {"standard_name": "latitude", "units": "degrees_north", "long_name": "geographic latitude"}),
+                "longitude": ("longitude", np.arange(j0, j1 + 1) * res_lon,
+                              {"standard_name": "longitude", "units": "degrees_east", "long_name": "geographic longitude"}),
+                "site": ("site", np.array(sites), {"long_name": "site_device of each contributing imager"})},
+        attrs={"mosaic_time": np.datetime_as_string(when, unit="s") + "Z", "site_list": " ".join(sites),
+               "projection_altitude_km": float(frames[0][0].attrs.get("projection_altitude_km", np.nan))},
+    )
+    out["latitude"].encoding["_FillValue"] = None
+    out["longitude"].encoding["_FillValue"] = None
+    return out
+
+
+def make_mosaic(l2_paths: Sequence[str | os.PathLike], nc_out: str | os.PathLike, png_out: str | os.PathLike, *,
+                when: str, cfg: Mapping[str, Any], name: str) -> None:
+    ds = build_mosaic(l2_paths, np.datetime64(when, "ns"), float(cfg["time_tolerance_s"]))
+    used = [p for p in l2_paths if any(s in Path(p).name for s in ds.attrs["site_list"].split())]
+    write_netcdf(ds, nc_out, title=f"UCalgary ASI mosaic {name}",
+                 summary=f"Multi-site mosaic of L2 frames nearest {when} UTC; higher elevation wins overlaps.",
+                 mission="asi", level="mosaic", inputs=used, config=dict(cfg))
+    plt = _figure()
+    lo, hi = display_range(ds["image"].values, cfg["percentiles"])
+    fig, ax = plt.subplots(figsize=(7, 5))
+    m = ax.pcolormesh(ds["longitude"].values, ds["latitude"].values, ds["image"].values, vmin=lo, vmax=hi,
+                      cmap="gray", shading="nearest")
+    fig.colorbar(m, ax=ax, label=_units_label(ds["image"]))
+    ax.set_aspect(1.0 / np.cos(np.radians(float(ds["latitude"].mean()))))
+    ax.set_xlabel("geographic longitude (deg E)")
+    ax.set_ylabel("geographic latitude (deg N)")
+    ax.set_title(f"{name}: {ds.attrs['site_list']} at {ds.attrs['projection_altitude_km']:g} km")
+    _save_png(fig, png_out)
+
+
+# --- movie and quicklook ---------------------------------------------------------------------
+
+def _sky_frames(l1: xr.Dataset) -> np.ndarray:
+    img = l1["image"].values
+    # display orientation: row 0 at the bottom (origin="lower"), i.e. flip for top-down video
+    return img[:, ::-1]
+
+
+def make_movie(l1_path: str | os.PathLike, mp4_out: str | os.PathLike, *, cfg: Mapping[str, Any]) -> None:
+    """MP4 (H.264 via the ffmpeg shipped with imageio-ffmpeg) of an L1 site-hour, north up."""
+    import imageio.v2 as imageio
+    l1 = read_netcdf(l1_path)
+    frames = _sky_frames(l1)
+    lo, hi = display_range(frames[:: max(1, frames.shape[0] // 50)], cfg["percentiles"])
+    video = _scale_uint8(frames, lo, hi)
+    if video.ndim == 3:
+        video = np.repeat(video[..., None], 3, axis=3)
+    # pad to a multiple of 16 pixels (H.264 macroblocks) instead of letting imageio resample
+    ph, pw = (-video.shape[1]) % 16, (-video.shape[2]) % 16
+    video = np.pad(video, ((0, 0), (0, ph), (0, pw), (0, 0)))
+    with atomic_output(mp4_out) as tmp:
+        with imageio.get_writer(tmp, format="FFMPEG", fps=int(cfg["fps"]), codec="libx264", quality=8,
+                                pixelformat="yuv420p", macro_block_size=16,
+                                ffmpeg_params=["-threads", "1", "-fflags", "+bitexact"]) as w:
+            for frame in video:  # the encoder consumes frames one by one
+                w.append_data(frame)
+
+
+def make_quicklook(l1_path: str | os.PathLike, png_out: str | os.PathLike, *, cfg: Mapping[str, Any],
+                   granule: str) -> None:
+    """First, middle and last frame of a site-hour (north up, east left) and the mean signal."""
+    plt = _figure()
+    l1 = read_netcdf(l1_path)
+    img = l1["image"].values
+    n = img.shape[0]
+    picks = sorted({0, n // 2, n - 1})
+    lo, hi = display_range(img[picks], cfg["percentiles"])
+    fig, axes = plt.subplots(1, len(picks) + 1, figsize=(4 * (len(picks) + 1), 4))
+    for ax, k in zip(axes, picks):
+        frame = img[k]
+        if frame.ndim == 3:
+            ax.imshow(_scale_uint8(frame, lo, hi), origin="lower")
+        else:
+            ax.imshow(frame, origin="lower", cmap="gray", vmin=lo, vmax=hi)
+        ax.set_title(np.datetime_as_string(l1["time"].values[k], unit="s"))
+        ax.set_xticks([])
+        ax.set_yticks([])
+    mean = np.nanmean(img.reshape(n, -1), axis=1)
+    axes[-1].plot(l1["time"].values, mean, ".-")
+    axes[-1].set_ylabel(f"mean ({_units_label(l1['image'])})")
+    axes[-1].tick_params(axis="x", labelrotation=30)
+    fig.suptitle(f"{granule}: {l1.attrs.get('calibration_level', '')}")
+    fig.tight_layout()
+    _save_png(fig, png_out)

@@ -1,0 +1,346 @@
+"""UCalgary skymaps: reading (IDL .sav), best-skymap selection, preparation at an altitude,
+and a lens-model skymap generator for sites with no skymap on hand.
+
+A skymap file ``<project>_skymap_<site>_<YYYYMMDD>-<YYYYMMDD|+>_v<version>.sav`` holds one IDL
+structure ``skymap`` with FULL_ELEVATION/FULL_AZIMUTH (row, col) in degrees for pixel centres and
+FULL_MAP_LATITUDE/LONGITUDE (altitude, row+1, col+1) in degrees (longitude 0..360 east) for
+pixel corners at FULL_MAP_ALTITUDE (metres), in file (raw image) orientation.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from astropy import units as u
+
+from levelpipe.asi.idlsav import IdlStruct, write_sav
+from levelpipe.asi.readers import ORIENTATION
+from levelpipe.errors import AsiError
+
+_NAME = re.compile(r"^([a-z]+)_skymap_([a-z0-9]+)_(\d{8})-(\d{8}|\+)_v([0-9A-Za-z]+)\.sav$")
+
+# Skymap file project prefix -> instrument family (keys of readers.ORIENTATION).
+SKYMAP_PROJECT = {"themis": "themis", "rego": "rego", "nir": "trex_nir", "blue": "trex_blue",
+                  "rgb": "trex_rgb_h5"}
+INSTRUMENT_SKYMAP_PREFIX = {"themis": "themis", "rego": "rego", "trex_nir": "nir", "trex_blue": "blue",
+                            "trex_rgb": "rgb"}
+
+
+@dataclass(frozen=True)
+class SkymapName:
+    path: Path
+    project: str
+    site: str
+    valid_from: _dt.date
+    valid_to: _dt.date | None   # None: open-ended ("+")
+    version: str
+
+    @property
+    def version_rank(self) -> int:
+        """Decision: numbered versions compare numerically (v02 > v01); the legacy unnumbered
+        'vXX' files rank below every numbered version (they were superseded by numbered ones)."""
+        return int(self.version) if self.version.isdigit() else -1
+
+    def valid_on(self, day: _dt.date) -> bool:
+        # Decision: the stop date in the file name is inclusive (the file covers that whole day).
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+def parse_skymap_name(path: str | os.PathLike) -> SkymapName:
+    path = Path(path)
+    m = _NAME.match(path.name)
+    if not m:
+        raise AsiError("not a UCalgary skymap file name", path)
+    project, site, start, stop, version = m.groups()
+    to_date = lambda s: _dt.datetime.strptime(s, "%Y%m%d").date()  # noqa: E731
+    return SkymapName(path, project, site, to_date(start), None if stop == "+" else to_date(stop), version)
+
+
+def _as_date(day) -> _dt.date:
+    if isinstance(day, np.datetime64):
+        return day.astype("datetime64[D]").item()
+    if isinstance(day, _dt.datetime):
+        return day.date()
+    return day
+
+
+def select_best(names: Iterable, day) -> "SkymapName":
+    """Of parsed skymap/calibration names valid on `day`, the best one.
+
+    Decision: the one with the latest valid-from date (the most recent re-calibration of that
+    imager); among equal valid-from dates the highest version (see `version_rank`); among
+    equal versions, the lexically last path (deterministic).
+    """
+    day = _as_date(day)
+    valid = [n for n in names if n.valid_on(day)]
+    if not valid:
+        return None
+    return max(valid, key=lambda n: (n.valid_from, n.version_rank, str(n.path)))
+
+
+def find_skymaps(root: str | os.PathLike) -> list[SkymapName]:
+    out = []
+    for p in sorted(Path(root).rglob("*_skymap_*.sav")):
+        try:
+            out.append(parse_skymap_name(p))
+        except AsiError:
+            continue
+    return out
+
+
+def best_skymap(root: str | os.PathLike, instrument: str, site: str, day) -> Path:
+    """Path of the best skymap under `root` for an instrument family, site and day."""
+    prefix = INSTRUMENT_SKYMAP_PREFIX[instrument]
+    names = [n for n in find_skymaps(root) if n.project == prefix and n.site == site]
+    best = select_best(names, day)
+    if best is None:
+        raise AsiError(f"no {prefix} skymap for site {site} valid on {_as_date(day)}", root)
+    return best.path
+
+
+@dataclass
+class Skymap:
+    """A skymap in the readers' image orientation (see readers.ORIENTATION).
+
+    elevation/azimuth: (row, col) degrees at pixel centres; map_latitude/map_longitude:
+    (altitude, row+1, col+1) degrees north / east (-180..360 as stored) at pixel corners;
+    map_altitude: astropy Quantity (altitude,) km.
+    """
+    path: Path
+    project: str
+    site: str
+    imager: str
+    site_latitude: float
+    site_longitude: float
+    site_altitude_m: float
+    elevation: np.ndarray
+    azimuth: np.ndarray
+    map_altitude: u.Quantity
+    map_latitude: np.ndarray
+    map_longitude: np.ndarray
+    version: str
+    generation: dict = field(default_factory=dict)
+
+
+def _text(v) -> str:
+    return v.decode("latin1") if isinstance(v, bytes) else str(v)
+
+
+def read_skymap(path: str | os.PathLike) -> Skymap:
+    """Read a skymap .sav with scipy and apply the image orientation of its instrument."""
+    from scipy.io import readsav
+    path = Path(path)
+    name = parse_skymap_name(path)
+    try:
+        with warnings.catch_warnings():
+            # legacy THEMIS skymaps make readsav warn about byte counts; the data are fine
+            warnings.simplefilter("ignore")
+            raw = readsav(str(path), python_dict=True)["skymap"][0]
+    except Exception as err:  # noqa: BLE001 - any parse failure of a third-party format
+        raise AsiError(f"cannot read skymap: {err}", path) from err
+    flip_rows, flip_cols = ORIENTATION[SKYMAP_PROJECT.get(name.project, "themis")]
+    el = np.asarray(raw.full_elevation, dtype=np.float64)
+    az = np.asarray(raw.full_azimuth, dtype=np.float64)
+    lat = np.asarray(raw.full_map_latitude, dtype=np.float64)
+    lon = np.asarray(raw.full_map_longitude, dtype=np.float64)
+    if flip_rows:
+        el, az, lat, lon = el[::-1], az[::-1], lat[:, ::-1], lon[:, ::-1]
+    if flip_cols:
+        el, az, lat, lon = el[:, ::-1], az[:, ::-1], lat[:, :, ::-1], lon[:, :, ::-1]
+    gen = {}
+    try:
+        g = raw.generation_info[0]
+        gen = {k.lower(): _text(g[k]) for k in g.dtype.names if isinstance(g[k], bytes)}
+    except (AttributeError, IndexError, TypeError):
+        pass
+    return Skymap(path, name.project, _text(raw.site_uid), _text(raw.imager_uid),
+                  float(raw.site_map_latitude), float(raw.site_map_longitude), float(raw.site_map_altitude),
+                  np.ascontiguousarray(el), np.ascontiguousarray(az),
+                  (np.asarray(raw.full_map_altitude, dtype=np.float64) * u.m).to(u.km),
+                  np.ascontiguousarray(lat), np.ascontiguousarray(lon), name.version, gen)
+
+
+@dataclass
+class PreparedSkymap:
+    """A skymap evaluated at one altitude: pixel corners and centres, elevation, usable mask.
+
+    Longitudes are degrees east in -180..180; latitudes degrees north; `usable` is True where
+    the pixel centre's elevation is >= the minimum elevation and its corners are defined.
+    """
+    altitude: u.Quantity
+    min_elevation: u.Quantity
+    corner_latitude: np.ndarray   # (row+1, col+1)
+    corner_longitude: np.ndarray
+    latitude: np.ndarray          # (row, col) pixel centres
+    longitude: np.ndarray
+    elevation: np.ndarray
+    usable: np.ndarray
+
+
+def _wrap180(lon):
+    return (np.asarray(lon) + 180.0) % 360.0 - 180.0
+
+
+def interpolate_altitude(sky: Skymap, altitude: u.Quantity) -> tuple[np.ndarray, np.ndarray]:
+    """Corner latitude/longitude at `altitude`, linear in altitude between the two skymap
+    altitudes that bracket it.
+
+    Decision: linear interpolation in altitude (as UCalgary/pyaurorax do between 90/110/150 km
+    or 230 km for REGO) of latitude and of longitude unwrapped around the site longitude (so a
+    field of view across the 0/360 or +-180 meridian interpolates correctly); no
+    extrapolation: an altitude outside the skymap's range is an error.
+    """
+    alts = sky.map_altitude.to_value(u.km)
+    h = float(altitude.to_value(u.km))
+    order = np.argsort(alts)
+    alts = alts[order]
+    if not (alts[0] - 1e-9 <= h <= alts[-1] + 1e-9):
+        raise AsiError(f"altitude {h} km outside the skymap altitudes {alts.tolist()} km (no extrapolation)",
+                       sky.path)
+    lat = sky.map_latitude[order]
+    dlon = _wrap180(sky.map_longitude[order] - sky.site_longitude)
+    if len(alts) == 1:
+        return lat[0].copy(), _wrap180(dlon[0] + sky.site_longitude)
+    k = int(np.clip(np.searchsorted(alts, h) - 1, 0, len(alts) - 2))
+    w = (h - alts[k]) / (alts[k + 1] - alts[k])
+    lat_h = (1.0 - w) * lat[k] + w * lat[k + 1]
+    dlon_h = (1.0 - w) * dlon[k] + w * dlon[k + 1]
+    return lat_h, _wrap180(dlon_h + sky.site_longitude)
+
+
+def prepare_skymap(sky: Skymap, altitude: u.Quantity, min_elevation: u.Quantity) -> PreparedSkymap:
+    """Evaluate a skymap at `altitude` (vectorised over all pixels) and mark usable pixels."""
+    clat, clon = interpolate_altitude(sky, altitude)
+    # centre = mean of the four corners, longitude averaged relative to the site (no wrap jumps)
+    dl = _wrap180(clon - sky.site_longitude)
+    lat = 0.25 * (clat[:-1, :-1] + clat[:-1, 1:] + clat[1:, :-1] + clat[1:, 1:])
+    lon = _wrap180(0.25 * (dl[:-1, :-1] + dl[:-1, 1:] + dl[1:, :-1] + dl[1:, 1:]) + sky.site_longitude)
+    emin = float(min_elevation.to_value(u.deg))
+    with np.errstate(invalid="ignore"):
+        usable = np.isfinite(lat) & np.isfinite(lon) & np.isfinite(sky.elevation) & (sky.elevation >= emin)
+    return PreparedSkymap(altitude.to(u.km), min_elevation.to(u.deg), clat, clon, lat, lon, sky.elevation, usable)
+
+
+def pixel_polygons(prep: PreparedSkymap) -> tuple[np.ndarray, np.ndarray]:
+    """Closed 5-vertex corner polygons of every pixel, (5, row*col) lat and lon, 0 where the
+    pixel has no elevation (the layout pyaurorax's mosaic preparation produces)."""
+    la, lo = prep.corner_latitude, prep.corner_longitude
+    ring_lat = np.stack([la[:-1, :-1], la[:-1, 1:], la[1:, 1:], la[1:, :-1], la[:-1, :-1]])
+    ring_lon = np.stack([lo[:-1, :-1], lo[:-1, 1:], lo[1:, 1:], lo[1:, :-1], lo[:-1, :-1]])
+    bad = ~np.isfinite(prep.elevation) | np.isnan(ring_lat).any(axis=0) | np.isnan(ring_lon).any(axis=0)
+    ring_lat[:, bad] = 0.0
+    ring_lon[:, bad] = 0.0
+    n = prep.elevation.size
+    return ring_lat.reshape(5, n), ring_lon.reshape(5, n)
+
+
+# --- lens-model skymap --------------------------------------------------------------------
+
+EARTH_RADIUS = 6371.2 * u.km  # Decision: spherical Earth (mean radius) for the lens model
+
+
+def lens_model_geometry(shape: tuple[int, int], centre_px: tuple[float, float], horizon_radius_px: float,
+                        east_left: bool = True, rotation_deg: float = 0.0):
+    """Elevation/azimuth (deg) of pixel centres (row, col) and pixel corners (row+1, col+1) of an
+    ideal equidistant fisheye in FILE orientation: row 0 is the northern edge; columns increase
+    to the west when `east_left` (THEMIS, TREx) or to the east (REGO's mirrored optics).
+    Zenith angle = 90 deg * distance / horizon radius; beyond the horizon circle -> NaN.
+    `rotation_deg` turns the azimuth clockwise (camera not aligned with north).
+    """
+    h, w = shape
+    y0, x0 = centre_px
+
+    def el_az(rows, cols):
+        dy = rows - y0
+        dx = cols - x0
+        rho = np.hypot(dx, dy)
+        zen = 90.0 * rho / horizon_radius_px
+        east = -dx if east_left else dx
+        az = (np.degrees(np.arctan2(east, -dy)) + rotation_deg) % 360.0
+        el = 90.0 - zen
+        el = np.where(rho <= horizon_radius_px, el, np.nan)
+        return el, np.where(np.isfinite(el), az, np.nan)
+
+    rc, cc = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
+    rk, ck = np.meshgrid(np.arange(h + 1, dtype=float), np.arange(w + 1, dtype=float), indexing="ij")
+    return el_az(rc, cc) + el_az(rk, ck)
+
+
+def look_to_latlon(site_lat: float, site_lon: float, elevation_deg, azimuth_deg, altitude: u.Quantity):
+    """Latitude/longitude (deg, lon 0..360) where a line of sight meets the shell at `altitude`
+    above a spherical Earth."""
+    re_ = EARTH_RADIUS.to_value(u.km)
+    h = altitude.to_value(u.km)
+    el = np.radians(elevation_deg)
+    # central angle between the site and the intersection point
+    phi = np.arccos(re_ * np.cos(el) / (re_ + h)) - el
+    az = np.radians(azimuth_deg)
+    la1 = np.radians(site_lat)
+    la2 = np.arcsin(np.sin(la1) * np.cos(phi) + np.cos(la1) * np.sin(phi) * np.cos(az))
+    lo2 = np.radians(site_lon) + np.arctan2(np.sin(az) * np.sin(phi) * np.cos(la1),
+                                            np.cos(phi) - np.sin(la1) * np.sin(la2))
+    return np.degrees(la2), np.degrees(lo2) % 360.0
+
+
+def _groom(a: np.ndarray, decimals: int) -> np.ndarray:
+    return np.round(a, decimals).astype(np.float32)
+
+
+def write_lens_model_skymap(directory: str | os.PathLike, *, project: str, site: str, imager: str,
+                            site_latitude: float, site_longitude: float, site_altitude_m: float,
+                            shape: tuple[int, int], centre_px: tuple[float, float], horizon_radius_px: float,
+                            east_left: bool, rotation_deg: float, altitudes_km: list[float],
+                            valid_from: str, version: str, decimals: int = 3) -> Path:
+    """Write a lens-model skymap in the real UCalgary .sav layout and return its path.
+
+    Decision: an ideal equidistant fisheye on a spherical Earth; values rounded to `decimals`
+    degrees (1e-3 deg ~ 100 m, far below the model's own error) so the bundled files stay
+    small. It lets a site with no star-calibrated skymap be projected; it is not a calibration.
+    """
+    el, az, el_k, az_k = lens_model_geometry(shape, centre_px, horizon_radius_px, east_left, rotation_deg)
+    lats, lons = [], []
+    for h in altitudes_km:
+        la, lo = look_to_latlon(site_latitude, site_longitude, el_k, az_k, h * u.km)
+        lats.append(la)
+        lons.append(lo)
+    rows, cols = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    gen = IdlStruct("GENERATION_INFO", {
+        "date_generated": _dt.datetime.strptime(valid_from, "%Y%m%d").strftime("%a %b %d %H:%M:%S %Y"),
+        "author": "levelpipe lens model",
+        "valid_interval_start": valid_from + "00",
+        "valid_interval_stop": "+",
+        "date_time_used": valid_from + "_UT00",
+        "data_loc": "none (lens model, no star calibration)",
+        "code_used": "levelpipe.asi.skymap.write_lens_model_skymap",
+        "optical_projection": np.array([[0.0, 90.0 / horizon_radius_px, 0, 0, 0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0, 0, 0, 0, 0]]),
+        "optical_orientation": np.array([rotation_deg, 0.0, 0.0]),
+        "ccd_center": np.array([centre_px[1], centre_px[0]], dtype=float),
+        "img_flip": np.array([0, 0], dtype=np.uint8),
+        "pixel_aspect_ratio": 1.0,
+        "bytscl_values": np.array([-1, -1], dtype=np.int16),
+    })
+    sky = IdlStruct("SKYMAP", {
+        "generation_info": gen,
+        "site_uid": site, "imager_uid": imager, "project_uid": project,
+        "imager_unix_time": np.int32(0),
+        "site_map_latitude": np.float32(site_latitude),
+        "site_map_longitude": np.float32(site_longitude % 360.0),
+        "site_map_altitude": np.float32(site_altitude_m),
+        "full_row": rows.astype(np.uint16), "full_column": cols.astype(np.uint16),
+        "full_ignore": (~np.isfinite(el)).astype(np.uint8),
+        "full_elevation": _groom(el, decimals), "full_azimuth": _groom(az, decimals),
+        "full_map_altitude": (np.asarray(altitudes_km, dtype=np.float32) * 1000.0).astype(np.float32),
+        "full_map_latitude": _groom(np.stack(lats), decimals),
+        "full_map_longitude": _groom(np.stack(lons), decimals),
+    })
+    name = f"{project}_skymap_{site}_{valid_from}-+_v{version}.sav"
+    out = Path(directory) / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_sav(out, {"skymap": sky}, date=gen["date_generated"])
+    return out
