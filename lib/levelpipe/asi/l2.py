@@ -42,11 +42,15 @@ class GridMapping:
         self.longitude = (np.arange(j0, j1 + 1) * lon_res_deg).astype(np.float64)
         self.lat_index0, self.lon_index0 = i0, j0
         coslat = np.cos(np.radians(lat_c.mean()))
-        # pixel footprint radius: half of the longer corner-to-corner diagonal, same metric
+        # pixel footprint radius: half of the longer corner-to-corner diagonal, in the metric
+        # (latitude deg, longitude deg * cos(mean latitude))
         cla, clo = prep.corner_latitude, (prep.corner_longitude - lon0 + 180.0) % 360.0 - 180.0
         d1 = np.hypot(cla[1:, 1:] - cla[:-1, :-1], (clo[1:, 1:] - clo[:-1, :-1]) * coslat)
         d2 = np.hypot(cla[1:, :-1] - cla[:-1, 1:], (clo[1:, :-1] - clo[:-1, 1:]) * coslat)
-        radius = 0.5 * np.fmax(d1, d2)[use]
+        # Decision: a cell is also fed by a pixel centre within half a cell diagonal, so cells
+        # larger than the pixels (near zenith) are never left empty by tiny or degenerate footprints
+        half_cell = 0.5 * np.hypot(lat_res_deg, lon_res_deg * coslat)
+        radius = np.fmax(0.5 * np.fmax(d1, d2), half_cell)[use]
         tree = cKDTree(np.column_stack([lat_c, dlon_c * coslat]))
         glat, glon = np.meshgrid(self.latitude, self.longitude, indexing="ij")
         gdlon = (glon - lon0 + 180.0) % 360.0 - 180.0

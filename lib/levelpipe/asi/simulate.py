@@ -175,7 +175,7 @@ def build_sample(root: str | os.PathLike) -> list[Path]:
                               hour="2014-03-10T06:00", minutes=1, frames_per_minute=20, frames_written=6, shape=(256, 256),
                               site_latitude=lat, site_longitude=lon, horizon_radius_px=125.0, east_left=True,
                               altitude_km=110.0, exposure_s=1.0, camera_serial=None, arc_latitude=56.0,
-                              arc_width_deg=0.4, arc_counts=3000.0, background_counts=400.0,
+                              arc_width_deg=0.4, arc_counts=3000.0, background_counts=2000.0,
                               dark_counts=3300.0, seed=20140310)
     # a REGO 512x512 sample (2 frames) at Gillam, calibrated through detector 15652
     lat, lon = SITES["gill"]
