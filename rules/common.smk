@@ -29,7 +29,8 @@ def _deep_merge(base, extra):
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _deep_merge(out[key], value)
         else:
-            out[key] = value
+            # --config leaves nested values as text ("5850"); read them as YAML scalars.
+            out[key] = yaml.safe_load(value) if isinstance(value, str) else value
     return out
 
 
