@@ -42,7 +42,8 @@ maps:
   flux: {log_scale: true, colormap: inferno, vmin: null, vmax: null}
   coastlines: {resolution: l, min_area_km2: 5000.0, linewidth: 0.6, color: "#202020"}
   figure: {width_in: 11.0, height_in: 5.6, dpi: 100}
-  point_size: 12.0
+  point_size: 16.0
+  field_alpha: 0.75
 """
 
 
@@ -251,6 +252,12 @@ def test_flux_map_for_unconfigured_set_is_an_error(tmp_path, maps_config):
     make_l2(l2, n=5)
     with pytest.raises(ConfigError, match="ions_only"):
         tmaps.plot_maps([str(l2)], str(tmp_path / "d.png"), {"ions_only": str(tmp_path / "f.png")}, maps_config)
+
+
+def test_incomplete_maps_config(tmp_path, maps_config):
+    del maps_config["interpolation"]
+    with pytest.raises(ConfigError, match="interpolation"):
+        tmaps.plot_maps([str(tmp_path / "a.nc")], str(tmp_path / "d.png"), {}, maps_config)
 
 
 def test_repo_config_maps_section_if_present(tmp_path):

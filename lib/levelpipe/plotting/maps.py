@@ -35,8 +35,8 @@ GSHHS_COAST_LEVELS = (1, 5)
 DEFAULT_STYLE: dict[str, Any] = {
     "figure": {"width_in": 11.0, "height_in": 5.6, "dpi": 100},
     "coastlines": {"resolution": "l", "min_area_km2": 5000.0, "linewidth": 0.6, "color": "#202020"},
-    "point_size": 12.0,
-    "field_alpha": 0.85,
+    "point_size": 16.0,
+    "field_alpha": 0.75,
 }
 
 # Bytes per element of the kernel-weight blocks: bounds memory of `kernel_field` (~8 arrays of
@@ -248,8 +248,7 @@ def world_map(lon_deg, lat_deg, values, *, out_png: str | os.PathLike, title: st
         val = np.maximum(val, norm.vmin)
         if field is not None:
             field = np.where(np.isfinite(field), np.maximum(field, norm.vmin), np.nan)
-    cmap = colormaps[colormap].copy()
-    cmap.set_bad(alpha=0.0)
+    cmap = colormaps[colormap].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
 
     fig = Figure(figsize=(fig_cfg["width_in"], fig_cfg["height_in"]), dpi=fig_cfg["dpi"])
     ax = fig.add_axes((0.06, 0.09, 0.80, 0.80))
@@ -263,8 +262,10 @@ def world_map(lon_deg, lat_deg, values, *, out_png: str | os.PathLike, title: st
     # A light halo keeps the coastline readable over dark and light parts of the field alike.
     halo = [patheffects.withStroke(linewidth=coast["linewidth"] * 2.5, foreground="white", alpha=0.6)]
     ax.plot(clon, clat, color=coast["color"], linewidth=coast["linewidth"], zorder=2, path_effects=halo)
+    # Points carry the measured values in the field's colours; a dark edge sets them apart from the
+    # (smoothed) field around them.
     sc = ax.scatter(lon, lat, c=val, s=point_size, cmap=cmap, norm=norm, edgecolors="black",
-                    linewidths=0.3, zorder=3)
+                    linewidths=0.6, zorder=3)
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)
     ax.set_aspect("equal")
@@ -293,8 +294,7 @@ def quicklook_image(image, *, out_png: str | os.PathLike, title: str, units: str
     fig_cfg = {**DEFAULT_STYLE["figure"], **(figure or {})}
     shown = np.where(data > 0, data, np.nan) if log_scale else data
     norm, note = _norm(shown, log_scale, None, None)
-    cmap = colormaps[colormap].copy()
-    cmap.set_bad(color="white")
+    cmap = colormaps[colormap].with_extremes(bad="white")
     fig = Figure(figsize=(fig_cfg["height_in"] * 1.2, fig_cfg["height_in"]), dpi=fig_cfg["dpi"])
     ax = fig.add_axes((0.1, 0.1, 0.7, 0.8))
     cax = fig.add_axes((0.84, 0.15, 0.03, 0.7))

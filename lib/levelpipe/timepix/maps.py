@@ -11,6 +11,7 @@ drawn from the L2 files of one or more folders. The map style and the filter set
     coastlines:    {resolution, min_area_km2, linewidth, color}
     figure:        {width_in, height_in, dpi}
     point_size:    marker area (points**2)
+    field_alpha:   opacity of the interpolated field under the points (0..1)
 
 Default filter sets follow the split used by the original archive's map plots: light particles
 (electrons, photons: dots, small blobs and curly tracks) and heavy / energetic charged particles
@@ -34,6 +35,8 @@ log = logging.getLogger("levelpipe.timepix.maps")
 
 DOSE_RATE_UNITS = "uGy min-1"
 FLUX_UNITS = "cm-2 s-1"
+REQUIRED_KEYS = ("filter_sets", "interpolation", "dose_rate", "flux", "coastlines", "figure", "point_size",
+                 "field_alpha")
 
 
 def filter_set_ids(filter_sets: Mapping[str, list[str]]) -> dict[str, list[int]]:
@@ -106,7 +109,8 @@ def _one_map(data, values, usable, style: Mapping[str, Any], config: Mapping[str
     world_map(data["longitude"][shown], data["latitude"][shown], values[shown], out_png=out_png, title=title,
               units=units, label=label, log_scale=bool(style["log_scale"]), colormap=style["colormap"],
               vmin=style.get("vmin"), vmax=style.get("vmax"), interpolation=config["interpolation"],
-              coastlines=config["coastlines"], figure=config["figure"], point_size=config["point_size"])
+              coastlines=config["coastlines"], figure=config["figure"], point_size=config["point_size"],
+              field_alpha=config["field_alpha"])
 
 
 def plot_maps(l2_paths: list[str], dose_png: str, flux_pngs: dict[str, str], config: dict) -> None:
@@ -119,6 +123,9 @@ def plot_maps(l2_paths: list[str], dose_png: str, flux_pngs: dict[str, str], con
     Frames with valid == 0, without a position, or without a value are left out of the map and
     counted, by reason, in its title and in the log.
     """
+    missing = [k for k in REQUIRED_KEYS if k not in config]
+    if missing:
+        raise ConfigError(f"maps config lacks {', '.join(missing)}", where="maps")
     sets = filter_set_ids(config["filter_sets"])  # all sets checked, also those not drawn now
     unknown = sorted(set(flux_pngs) - set(sets))
     if unknown:
