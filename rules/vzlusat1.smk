@@ -12,18 +12,9 @@ wildcard_constraints:
     folder="[^.]+",
 
 
-def vz_folder_inputs(wildcards):
-    return [str(p) for p in VZ_FOLDERS[wildcards.folder].all_paths()]
-
-
-def vz_training_files(wildcards):
-    root = workflow_path(MC[VZ]["classifier"]["training_dir"])
-    return sorted(str(p) for p in root.rglob("*_fullres.clusters.txt"))
-
-
 rule build_vzlusat1_l0:
     input:
-        vz_folder_inputs,
+        lambda wildcards: [str(p) for p in VZ_FOLDERS[wildcards.folder].all_paths()],
     output:
         result(VZ, "l0", "{folder}.nc"),
     log:
@@ -42,7 +33,12 @@ rule build_vzlusat1_l0:
 
 rule train_vzlusat1_classifier:
     input:
-        vz_training_files,
+        lambda wildcards: sorted(
+            str(p)
+            for p in workflow_path(MC[VZ]["classifier"]["training_dir"]).rglob(
+                "*_fullres.clusters.txt"
+            )
+        ),
     output:
         model=result(VZ, "model", "classifier.pkl"),
         report=result(VZ, "model", "training_report.json"),
