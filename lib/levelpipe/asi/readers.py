@@ -26,11 +26,11 @@ image pixel [i, j] and skymap pixel [i, j] always look at the same direction.
 from __future__ import annotations
 
 import bz2
-import gzip
 import io
 import os
 import re
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,31 +116,34 @@ class Frames:
 
 
 def _open_bytes(path: Path) -> bytes:
-    name = path.name.lower()
+    """The decompressed bytes of a raw file; a truncated/corrupt compressed tail is dropped
+    (the frames before it are still good, and the reader counts the cut frame)."""
     try:
-        if name.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                return _read_tolerant(f)
-        if name.endswith(".bz2"):
-            with bz2.open(path, "rb") as f:
-                return _read_tolerant(f)
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as err:
         raise AsiError(f"cannot open: {err}", path) from err
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return _decompress_members(data, lambda: zlib.decompressobj(wbits=31))
+    if name.endswith(".bz2"):
+        return _decompress_members(data, bz2.BZ2Decompressor)
+    return data
 
 
-def _read_tolerant(f) -> bytes:
-    """Read a compressed stream to the end, keeping what decompressed before a corrupt tail."""
-    chunks = []
-    try:
-        while True:
-            block = f.read(1 << 22)
-            if not block:
-                break
-            chunks.append(block)
-    except (EOFError, OSError, ValueError):
-        pass  # truncated/corrupt tail: the frames before it are still good
-    return b"".join(chunks)
+def _decompress_members(data: bytes, new_decompressor) -> bytes:
+    """Decompress concatenated gzip/bz2 members, keeping everything up to a corrupt or
+    truncated point instead of failing the whole file."""
+    out = []
+    while data:
+        d = new_decompressor()
+        try:
+            out.append(d.decompress(data))
+        except (OSError, EOFError, ValueError, zlib.error):
+            break
+        data = d.unused_data
+        if not getattr(d, "eof", True):
+            break  # truncated member: keep what was decompressed
+    return b"".join(out)
 
 
 def _exposure_seconds(meta: dict[str, str]) -> float:
