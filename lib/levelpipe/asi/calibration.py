@@ -135,14 +135,17 @@ def calibrate(images: np.ndarray, exposure_s: np.ndarray, *, dark_box_px: int,
     if out is None:
         out = np.empty(images.shape, dtype=np.float32)
     dark = dark_level(images, dark_box_px)
-    np.subtract(images, dark[:, None, None].astype(np.float32), out=out, casting="unsafe")
+    # arithmetic in float64 (one file at a time), stored as float32
+    work = images.astype(np.float64)
+    work -= dark.reshape(dark.shape[:1] + (1, 1) + dark.shape[1:])
     if flatfield is not None:
-        if flatfield.shape != images.shape[1:]:
-            raise AsiError(f"flatfield shape {flatfield.shape} does not match images {images.shape[1:]}")
-        out *= flatfield.astype(np.float32)
+        if flatfield.shape != images.shape[1:3]:
+            raise AsiError(f"flatfield shape {flatfield.shape} does not match images {images.shape[1:3]}")
+        work *= flatfield.reshape(flatfield.shape + (1,) * (images.ndim - 3))
     if rayleighs_per_dn_per_s is not None:
         exposure_s = np.asarray(exposure_s, dtype=np.float64)
         if np.any(~np.isfinite(exposure_s)) or np.any(exposure_s <= 0):
             raise AsiError("exposure must be finite and positive for the Rayleighs conversion")
-        out *= (rayleighs_per_dn_per_s / exposure_s).astype(np.float32)[:, None, None]
+        work *= (rayleighs_per_dn_per_s / exposure_s).reshape((-1,) + (1,) * (images.ndim - 1))
+    out[...] = work
     return out

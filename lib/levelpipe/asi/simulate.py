@@ -127,7 +127,7 @@ def write_calibration_files(directory: str | os.PathLike, *, project: str, detec
     date = _dt.datetime.strptime(valid_from, "%Y%m%d").strftime("%a %b %d %H:%M:%S %Y")
     ff_path = directory / f"{project}_flatfield_{detector}_{valid_from}-+_v{version}.sav"
     ry_path = directory / f"{project}_Rayleighs_{detector}_{valid_from}-+_v{version}.sav"
-    common = {"author": "levelpipe simulator", "input_data_dir": "simulated", "skymap_filename": ""}
+    common = {"author": "levelpipe simulator", "input_data_dir": "simulated", "skymap_filename": "none (simulated)"}
     write_sav(ff_path, {f"{key}_flat_field_multiplier": ff, **common}, date=date)
     write_sav(ry_path, {f"{key}_rper_dnpersecond": np.float64(rayleighs_per_dn_per_s), **common}, date=date)
     return ff_path, ry_path
