@@ -14,6 +14,9 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 validate(config, "config/schemas/config.schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 

@@ -1,0 +1,42 @@
+"""Workflow-wide checks: config validation, lint, report captions, error on bad config."""
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, snakemake
+
+
+def _snakemake(*args):
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def test_lint_reports_nothing():
+    proc = _snakemake("--lint")
+    assert "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_every_rule_has_log_benchmark_and_every_report_item_a_caption():
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        text = smk.read_text()
+        rules = re.split(r"^rule ", text, flags=re.M)[1:]
+        for rule in rules:
+            name = rule.split(":")[0]
+            assert "    log:" in rule and "    benchmark:" in rule, f"{smk.name}: rule {name}"
+        for call in re.findall(r"report\((.*?)\n        \)", text, flags=re.S):
+            assert "caption=" in call, f"{smk.name}: report item without caption"
+            cap = re.search(r'caption="\.\./([^"]+)"', call).group(1)
+            assert (REPO / cap).is_file(), cap
+
+
+def test_bad_config_is_refused_with_the_key():
+    proc = _snakemake("-n", "--config", "missions=[marsrover]")
+    assert proc.returncode != 0 and "marsrover" in proc.stdout + proc.stderr
+
+
+def test_report_has_captions(workflow_run, tmp_path):
+    wd = workflow_run("vzlusat1")
+    snakemake(wd, "--report", str(tmp_path / "report.html"), missions=["vzlusat1"])
+    html = (tmp_path / "report.html").read_text()
+    assert "quicklook of one archive folder" in html
