@@ -20,6 +20,7 @@ from matplotlib import colormaps, patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from scipy.spatial import cKDTree
 
 from levelpipe.errors import ConfigError, LevelpipeError
 from levelpipe.io.atomic import atomic_output
@@ -39,9 +40,9 @@ DEFAULT_STYLE: dict[str, Any] = {
     "field_alpha": 0.75,
 }
 
-# Bytes per element of the kernel-weight blocks: bounds memory of `kernel_field` (~8 arrays of
-# this many float64 at once, i.e. ~64 MB), independent of the number of measurements.
-_KERNEL_BLOCK_ELEMENTS = 1_000_000
+# (grid node, measurement) pairs handled at once by `kernel_field`: bounds its memory (~6 arrays
+# of this many 8-byte numbers, ~100 MB) whatever the number of measurements.
+_KERNEL_PAIRS_PER_BLOCK = 2_000_000
 
 _PNG_METADATA = {"Software": None}  # no matplotlib version/date in the file: reproducible bytes
 
@@ -127,7 +128,8 @@ def kernel_field(lon_deg, lat_deg, values, *, length_scale_km: float, max_distan
 
     Grid: cell centres every `grid_step_deg` degrees, longitudes -180+s/2 .. 180-s/2,
     latitudes -90+s/2 .. 90-s/2. Returns (grid_lon (nx,), grid_lat (ny,), field (ny, nx)).
-    Non-finite inputs are ignored. Memory is bounded by working in blocks of grid nodes.
+    Non-finite inputs are ignored. Only node-measurement pairs closer than D are visited (a k-d
+    tree on unit vectors), in blocks that bound memory.
     """
     if not (length_scale_km > 0 and max_distance_km > 0 and 0 < grid_step_deg <= 90):
         raise ConfigError("interpolation needs length_scale_km > 0, max_distance_km > 0, "
@@ -141,20 +143,29 @@ def kernel_field(lon_deg, lat_deg, values, *, length_scale_km: float, max_distan
     glat = np.arange(-90.0 + grid_step_deg / 2, 90.0, grid_step_deg)
     field = np.full(glat.size * glon.size, np.nan)
     if val.size:
+        max_angle = max_distance_km / EARTH_MEAN_RADIUS_KM
+        chord = 2.0 * np.sin(min(max_angle, np.pi) / 2.0)  # straight-line distance on the unit sphere
+        inv_two_l2 = 1.0 / (2.0 * (length_scale_km / EARTH_MEAN_RADIUS_KM) ** 2)  # in radians**-2
         mlon, mlat = np.meshgrid(glon, glat)
         nodes = _unit_vectors(mlon.ravel(), mlat.ravel())
-        points = _unit_vectors(lon, lat).T
-        max_angle = max_distance_km / EARTH_MEAN_RADIUS_KM
-        inv_two_l2 = 1.0 / (2.0 * (length_scale_km / EARTH_MEAN_RADIUS_KM) ** 2)  # in radians**-2
-        block = max(1, _KERNEL_BLOCK_ELEMENTS // val.size)
-        for start in range(0, nodes.shape[0], block):
-            cosang = np.clip(nodes[start:start + block] @ points, -1.0, 1.0)
-            angle = np.arccos(cosang)
-            weight = np.exp(-(angle ** 2) * inv_two_l2)
-            weight[angle > max_angle] = 0.0
-            wsum = weight.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                field[start:start + block] = np.where(wsum > 0, (weight @ val) / wsum, np.nan)
+        tree = cKDTree(_unit_vectors(lon, lat))
+        # Only (node, measurement) pairs closer than D are visited: count them per node first, then
+        # take nodes in runs of at most _KERNEL_PAIRS_PER_BLOCK pairs (bounded memory).
+        n_pairs = np.asarray(tree.query_ball_point(nodes, chord, return_length=True), dtype=np.int64)
+        cum = np.cumsum(n_pairs)
+        start = 0
+        while start < nodes.shape[0]:
+            before = cum[start - 1] if start else 0
+            stop = max(start + 1, int(np.searchsorted(cum, before + _KERNEL_PAIRS_PER_BLOCK, side="right")))
+            if cum[stop - 1] > before:
+                pairs = cKDTree(nodes[start:stop]).sparse_distance_matrix(tree, chord, output_type="ndarray")
+                angle = 2.0 * np.arcsin(np.minimum(pairs["v"] / 2.0, 1.0))
+                weight = np.exp(-(angle ** 2) * inv_two_l2)
+                wsum = np.bincount(pairs["i"], weight, minlength=stop - start)
+                wval = np.bincount(pairs["i"], weight * val[pairs["j"]], minlength=stop - start)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    field[start:stop] = np.where(wsum > 0, wval / wsum, np.nan)
+            start = stop
     return glon, glat, field.reshape(glat.size, glon.size)
 
 
