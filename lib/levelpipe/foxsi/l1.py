@@ -37,12 +37,17 @@ def readout_channels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     and nbits (n, 4). Decision: bit b of mask word k is channel 16k + b, and the ADC words
     follow the set bits in ascending channel order.
     """
-    bits = ((mask[..., None].astype(np.uint32) >> np.arange(16, dtype=np.uint32)) & 1).astype(bool)
-    bits = bits.reshape(mask.shape[0], fmt.N_ASICS, fmt.CHANNELS_PER_ASIC)
-    nbits = bits.sum(axis=-1)
-    first = np.argsort(~bits, axis=-1, kind="stable")[..., : fmt.N_READOUT].astype(np.int16)
-    used = np.arange(fmt.N_READOUT) < nbits[..., None]
-    return np.where(used, first, -1), nbits
+    m = np.zeros(mask.shape[:2], dtype=np.uint64)
+    for k in range(fmt.N_MASK_WORDS):  # 4 words -> one 64-bit hit pattern per ASIC
+        m |= mask[..., k].astype(np.uint64) << np.uint64(16 * k)
+    nbits = np.bitwise_count(m).astype(np.int64)
+    first = np.full(mask.shape[:2] + (fmt.N_READOUT,), -1, dtype=np.int16)
+    for r in range(fmt.N_READOUT):  # peel off the lowest set bit three times
+        lowest = m & (~m + np.uint64(1))
+        has = lowest != 0
+        first[..., r] = np.where(has, np.log2(np.where(has, lowest, 1).astype(np.float64)), -1).astype(np.int16)
+        m ^= lowest
+    return first, nbits
 
 
 def hits(mask, strip_data, common_mode, threshold) -> dict[str, np.ndarray]:
