@@ -143,11 +143,12 @@ class FrameMeta:
         return self
 
 
-def _num(text: str, kind=float):
+def _num(text: str, kind: type = float) -> int | float | None:
+    """A metadata number; integers may be written with a decimal point ("60.000")."""
     text = text.strip()
-    if text in ("", "-1") and kind is float:
-        return None if text == "" else float(text)
-    return kind(float(text)) if kind is int else kind(text)
+    if not text:
+        return None
+    return int(float(text)) if kind is int else float(text)
 
 
 # Both key styles of the archive map to the same fields. Decision: "Exposure" (old style) and
@@ -267,7 +268,7 @@ def read_info_table(path: str | Path) -> dict[int, FrameMeta]:
     """Parse a folder's `info.txt`: {ordinal image number N: FrameMeta}."""
     path = Path(path)
     table: dict[int, FrameMeta] = {}
-    for lineno, line in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
+    for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         cols = [c.strip() for c in line.split(",")]
