@@ -42,7 +42,7 @@ browser:
 BROWSER_SCHEMA_YAML = """
 browser:
   type: object
-  description: Static self-contained HTML frame browser per folder (levelpipe.timepix.browser.write_browser).
+  description: Self-contained HTML frame browser per folder (levelpipe.timepix.browser.write_browser).
   additionalProperties: false
   required: [batch_sizes, default_batch_size, colour_scale, colormap, pixel_scale, background]
   properties:
@@ -52,11 +52,11 @@ browser:
       minItems: 1
       uniqueItems: true
       items: {type: integer, minimum: 1}
-    default_batch_size: {type: integer, minimum: 1, description: initial N; must be one of batch_sizes}
-    colour_scale: {enum: [log, linear], description: initial colour scale of the frame}
-    colormap: {type: string, description: matplotlib colormap name for hit pixels}
+    default_batch_size: {type: integer, minimum: 1, description: initial N (one of batch_sizes)}
+    colour_scale: {enum: [log, linear], description: initial colour scale}
+    colormap: {type: string, description: matplotlib colormap name}
     pixel_scale: {type: integer, minimum: 1, maximum: 8, description: screen pixels per detector pixel}
-    background: {type: string, description: colour of empty pixels (CSS/matplotlib colour)}
+    background: {type: string, description: colour of empty pixels}
 """
 
 # Frames of the synthetic folder: {frame number: [(class, [(row, col, keV), ...]), ...]}.

