@@ -341,3 +341,50 @@ def test_browser_screenshot_orientation(tmp_path, page, transpose):
     exp_y, exp_x = ((col + 0.5) / 256, (row + 0.5) / 256) if transpose else ((row + 0.5) / 256, (col + 0.5) / 256)
     assert abs(ly.mean() / h - exp_y) < 0.01 and abs(lx.mean() / w - exp_x) < 0.01
     assert lit.sum() <= 16  # one detector pixel = a 3 x 3 screen block
+
+
+# Drives the page's own controls (buttons, selects, checkboxes, frame list, keyboard) after it has
+# rendered and records status after each step; appended to a copy of the page in the test only.
+_INTERACTION_SCRIPT = """
+<script>
+(function () {
+  const st = document.getElementById("status"), out = [];
+  const rec = () => out.push([st.dataset.first, st.dataset.last, st.dataset.drawnPixels].join(":"));
+  const choose = (id, v) => { const el = document.getElementById(id); el.value = v; el.dispatchEvent(new Event("change")); };
+  rec();
+  document.getElementById("next").click(); rec();
+  document.querySelector('input[data-cls="0"]').click(); rec();
+  choose("batch", "2"); rec();
+  document.getElementById("next").click(); rec();
+  document.getElementById("no-classes").click(); rec();
+  document.getElementById("all-classes").click(); rec();
+  document.getElementById("frames").rows[0].click(); rec();
+  document.dispatchEvent(new KeyboardEvent("keydown", {key: "ArrowRight"})); rec();
+  document.getElementById("transpose").click(); choose("scale", "linear"); rec();
+  document.body.insertAdjacentHTML("beforeend", '<div id="selftest">' + out.join(",") + "</div>");
+})();
+</script>
+"""
+
+
+@pytest.mark.browser
+def test_browser_controls_in_chromium(tmp_path, page):
+    driven = tmp_path / "driven.html"
+    driven.write_text(page.read_text().replace("</body>", _INTERACTION_SCRIPT + "</body>"))
+    proc = _chromium(tmp_path, driven.as_uri(), "--virtual-time-budget=5000", "--dump-dom")
+    found = re.findall(r'<div id="selftest">([0-9:,]*)</div>', proc.stdout)  # not the script's own text
+    assert found, proc.stdout[-3000:]
+    assert found[-1].split(",") == [
+        "0:1:12",  # first frame: dot + track
+        "1:2:5",   # next: the blob (4 pixels) and the unclustered pixel
+        "1:2:4",   # untick "unclustered"
+        "0:2:16",  # sum of 2 frames: batch starts at frame 0 -> 12 + 4
+        "2:4:2",   # next batch: the corrupt frame (no pixels) + 2 dots
+        "2:4:0",   # no class shown
+        "2:4:2",   # all classes again
+        "0:2:17",  # click the first frame in the list -> its batch
+        "2:4:2",   # right arrow key -> next batch
+        "2:4:2",   # transposed, linear scale: same pixels
+    ]
+    attrs, text = _status(proc.stdout)
+    assert attrs["data-state"] == "ready" and "linear scale, transposed" in text
