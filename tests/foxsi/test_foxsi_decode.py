@@ -6,7 +6,7 @@ import pytest
 
 from levelpipe.errors import FoxsiError
 from levelpipe.foxsi import decode, formats as fmt, l0, simulator
-from conftest import ALL_FAULTS, CAL, as_bytes, scenario
+from foxsi_testlib import ALL_FAULTS, CAL, as_bytes, flight2, scenario, sim2, foxsi_config  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("file_type", ["gse", "wsmr"])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from levelpipe.foxsi import calibration, decode, flight as fl, formats as fmt, l0, l1, l2, simulator
-from conftest import CAL, as_bytes, scenario
+from foxsi_testlib import CAL, as_bytes, flight1, flight2, foxsi_config, scenario, sim2  # noqa: F401  (fixtures)
 
 
 def _chain(sim, flight, cfg):

@@ -88,7 +88,7 @@ def read_peaks(path: str | os.PathLike) -> GainTable:
     path = Path(path)
     try:
         peaks = readsav(str(path))["peaks"]
-    except (OSError, KeyError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - scipy raises a bare Exception on a bad IDL signature
         raise FoxsiError(f"not a FOXSI peaks file ({err})", path) from err
     peaks = np.asarray(peaks, dtype=np.float64)
     if peaks.ndim != 4 or peaks.shape[0] != 2 or peaks.shape[1:3] != (fmt.N_ASICS, fmt.CHANNELS_PER_ASIC):

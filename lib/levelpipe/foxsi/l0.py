@@ -52,7 +52,7 @@ def fault_variables(dec: DecodedFile) -> tuple[dict, dict]:
     variables["frames_decoded"] = xr.Variable((), np.int64(dec.counter.size), {
         "long_name": "number of intact frames decoded", "units": "1"})
     variables["unframed_bytes"] = xr.Variable((), np.int64(dec.unframed_bytes), {
-        "long_name": "bytes of the file outside intact frames", "units": "By"})
+        "long_name": "number of bytes of the file outside intact frames", "units": "1"})
     variables["counter_resets"] = xr.Variable((), np.int64(dec.counter_resets), {
         "long_name": "frame-counter steps backwards, of zero, or too large to be missing frames", "units": "1"})
     attrs.update(frames_decoded=int(dec.counter.size), unframed_bytes=int(dec.unframed_bytes),

@@ -28,6 +28,8 @@ ERROR_BITS = {
     "charge_shared": 64,  # an associated (neighbour) strip is above the hit threshold too
 }
 SIDES = {"p": fmt.P_SIDE, "n": fmt.N_SIDE}
+_POPCOUNT16 = np.unpackbits(np.arange(1 << 16, dtype=">u2").view(np.uint8).reshape(-1, 2), axis=1).sum(
+    axis=1).astype(np.uint8)
 
 
 def readout_channels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +42,7 @@ def readout_channels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = np.zeros(mask.shape[:2], dtype=np.uint64)
     for k in range(fmt.N_MASK_WORDS):  # 4 words -> one 64-bit hit pattern per ASIC
         m |= mask[..., k].astype(np.uint64) << np.uint64(16 * k)
-    nbits = np.bitwise_count(m).astype(np.int64)
+    nbits = _POPCOUNT16[mask].sum(axis=-1, dtype=np.int64)  # np.bitwise_count needs numpy >= 2
     first = np.full(mask.shape[:2] + (fmt.N_READOUT,), -1, dtype=np.int16)
     for r in range(fmt.N_READOUT):  # peel off the lowest set bit three times
         lowest = m & (~m + np.uint64(1))
@@ -165,7 +167,8 @@ def level1_events(l0s: list[xr.Dataset], flight: dict, cfg: dict) -> xr.Dataset:
                      {"long_name": "in-flight flag", "flag_values": np.array([0, 1], np.int8),
                       "flag_meanings": "ground_or_outside_flight in_flight"}),
         "altitude": ((e,), fl.altitude_km(flight, t_s),
-                     {"long_name": "payload altitude (interpolated)", "standard_name": "altitude", "units": "km"}),
+                     {"long_name": "payload altitude (interpolated)", "standard_name": "altitude", "units": "km",
+                      "positive": "up"}),
         "sparcs_pitch": ((e,), ev["pitch"] * k, {"long_name": "SPARCS fine pitch", "units": "arcsec"}),
         "sparcs_yaw": ((e,), ev["yaw"] * k, {"long_name": "SPARCS fine yaw", "units": "arcsec"}),
         "common_mode": ((e, "asic"), ev["common_mode"], {"long_name": "ASIC common-mode level subtracted", "units": "1"}),
@@ -211,7 +214,8 @@ def level1_housekeeping(hk: xr.Dataset, flight: dict, cfg: dict) -> xr.Dataset:
         "livetime": (("time", "detector"), hk["livetime"].values.astype(np.float64) * cfg["livetime_tick_s"],
                      {"long_name": "detector livetime during the frame", "units": "s"}),
         "altitude": (("time",), fl.altitude_km(flight, t_s),
-                     {"long_name": "payload altitude (interpolated)", "standard_name": "altitude", "units": "km"}),
+                     {"long_name": "payload altitude (interpolated)", "standard_name": "altitude", "units": "km",
+                      "positive": "up"}),
         "inflight": hk["inflight"],
         "sparcs_pitch": (("time",), hk["sparcs_pitch"].values * float(flight["sparcs_arcsec_per_count"]),
                          {"long_name": "SPARCS fine pitch", "units": "arcsec"}),

@@ -83,10 +83,8 @@ def image(l2: xr.Dataset, flight: dict, cfg: dict) -> xr.Dataset:
          "counts_combined": (("y", "x"), counts.sum(axis=0, dtype=np.int32),
                              {"long_name": f"counts per pixel summed over detectors, {lo}-{hi} keV", "units": "1"})},
         coords={"detector": (("detector",), np.arange(fmt.N_DETECTORS, dtype=np.int8), _DET),
-                "x": (("x",), xc, {"long_name": "heliocentric (helioprojective) x, solar west", "units": "arcsec",
-                                   "axis": "X"}),
-                "y": (("y",), yc, {"long_name": "heliocentric (helioprojective) y, solar north", "units": "arcsec",
-                                   "axis": "Y"})},
+                "x": (("x",), xc, {"long_name": "heliocentric (helioprojective) x, solar west", "units": "arcsec"}),
+                "y": (("y",), yc, {"long_name": "heliocentric (helioprojective) y, solar north", "units": "arcsec"})},
         attrs={"flight": flight["name"], "energy_band_kev": f"{lo} {hi}",
                "image_centre_arcsec": f"{centre[0]} {centre[1]}"},
     )
@@ -157,6 +155,9 @@ def lightcurve(l2: xr.Dataset, hk1: xr.Dataset, flight: dict, l1cfg: dict, cfg: 
 
 
 def _write(ds, out, inputs, cfg, what, summary):
+    for name in ds.coords:  # CF: coordinate variables carry no _FillValue
+        if ds[name].dtype.kind == "f":
+            ds[name].encoding["_FillValue"] = None
     write_netcdf(ds, out, title=f"{cfg['flight']['name']} {what}", summary=summary, mission="foxsi",
                  level="L2 product", inputs=inputs, config=cfg, references=REFERENCES)
 

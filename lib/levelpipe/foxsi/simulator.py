@@ -309,27 +309,34 @@ def load_flight(name: str, repo: Path = REPO) -> dict:
     return yaml.safe_load((repo / main["flights"][name]).read_text())
 
 
-def write_sample(outdir: str | os.PathLike, repo: Path = REPO) -> list[Path]:
-    """Regenerate the bundled sample files in `outdir` (deterministic: same bytes every time)."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    cal = repo / "resources" / "foxsi" / "calibration"
-    out = []
+def sample_scenarios() -> list[tuple[str, dict]]:
+    """(flight name, scenario) of each bundled sample file.
+
+    foxsi2_launch_short.log: FOXSI-2 WSMR recording, big-endian, 60 s through the HV ramp, intact.
+    foxsi1_gse_short.dat: FOXSI-1 GSE recording, little-endian, 30 s with 0.5 % of frames damaged
+    per fault kind, so the default run shows the fault counting.
+    """
     sc2 = default_scenario()
-    sim = simulate(load_flight("foxsi2", repo), sc2, cal)
-    p = outdir / f"{sc2['name']}{sim.file_type.suffix}"
-    p.write_bytes(sim.data)
-    out.append(p)
     sc1 = copy.deepcopy(default_scenario())
     sc1.update(name="foxsi1_gse_short", file_type="gse", seed=20121102, duration_s=30.0, start_s=70.0,
                sources=[{"x_arcsec": -600.0, "y_arcsec": -280.0, "sigma_arcsec": 30.0, "weight": 0.8}],
                faults={"bit_flip": 0.005, "missing": 0.005, "sync_loss": 0.005, "drop_bytes": 0.005,
                        "insert_bytes": 0.005})
     sc1["hv"] = dict(sc1["hv"], ramp_start_s=71.0, ramp_duration_s=10.0)
-    sim = simulate(load_flight("foxsi1", repo), sc1, cal)
-    p = outdir / f"{sc1['name']}{sim.file_type.suffix}"
-    p.write_bytes(sim.data)
-    out.append(p)
+    return [("foxsi2", sc2), ("foxsi1", sc1)]
+
+
+def write_sample(outdir: str | os.PathLike, repo: Path = REPO) -> list[Path]:
+    """Regenerate the bundled sample files in `outdir` (deterministic: same bytes every time)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    cal = repo / "resources" / "foxsi" / "calibration"
+    out = []
+    for flight_name, sc in sample_scenarios():
+        sim = simulate(load_flight(flight_name, repo), sc, cal)
+        path = outdir / f"{sc['name']}{sim.file_type.suffix}"
+        path.write_bytes(sim.data)
+        out.append(path)
     return out
 
 

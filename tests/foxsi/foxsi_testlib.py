@@ -1,4 +1,5 @@
-"""Shared fixtures of the FOXSI tests: configs, the calibration folder, simulated flights."""
+"""Shared fixtures and helpers of the FOXSI tests (imported by name; not a conftest so that
+`from conftest import ...` in other families keeps meaning tests/conftest.py)."""
 from __future__ import annotations
 
 import copy
