@@ -220,6 +220,20 @@ def test_page_is_reproducible(tmp_path, browser_config):
     assert a.read_bytes() == b.read_bytes()
 
 
+def test_page_survives_markup_in_names(tmp_path, browser_config):
+    l0, l1 = make_folder(tmp_path)
+    odd = tmp_path / "a<!--b<script>.nc"
+    shutil.copy(l0, odd)
+    out = tmp_path / "odd.html"
+    write_browser(str(odd), str(l1), str(out), browser_config)
+    text = out.read_text()
+    data = embedded_data(text)
+    assert data["folder"] == "a<!--b<script>"
+    body = text.split('id="browser-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in body
+    assert "<title>VZLUSAT-1 Timepix frames: a&lt;!--b&lt;script&gt;</title>" in text
+
+
 def test_l1_clusters_of_unknown_frame_is_an_error(tmp_path, browser_config):
     l0, l1 = make_folder(tmp_path)
     ds = xr.open_dataset(l1).load()

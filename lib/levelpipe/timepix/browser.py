@@ -230,8 +230,9 @@ def write_browser(l0_path: str, l1_path: str, out_html: str, config: dict) -> No
     """
     data = browser_data(os.fspath(l0_path), os.fspath(l1_path), config)
     template = resources.files("levelpipe.timepix").joinpath("browser_template.html").read_text(encoding="utf-8")
-    # "</" must not appear inside a <script> element; JSON allows the escaped form "<\/".
-    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    # No "<" inside the <script> element (no "</script>" or "<!--" from a folder name or a string);
+    # "\u003c" is the same character to the JSON parser.
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     title = html.escape(f"VZLUSAT-1 Timepix frames: {data['folder']}")
     page = template.replace("__TITLE__", title).replace("__BROWSER_DATA__", payload)
     with atomic_output(out_html) as tmp:
