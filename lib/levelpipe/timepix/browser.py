@@ -183,6 +183,9 @@ def browser_data(l0_path: str, l1_path: str, config: Mapping[str, Any]) -> dict[
         units = {k: str(l0[k].attrs.get("units", "")) for k in ("altitude", "exposure", "bias", "temperature")
                  if k in l0.variables}
         units["energy"] = str(l0["energy"].attrs.get("units", "keV"))
+        # The archive folder (may be nested, e.g. planetary_sweeps/12_2020-06-09) from L0's
+        # `folder` attribute; the file name when a product has none.
+        folder = str(l0.attrs.get("folder") or Path(l0_path).stem)
 
     class_ids = [int(c) for c in l1["class"].values]
     names = ([str(n) for n in l1["class_name"].values] if "class_name" in l1.variables
@@ -195,7 +198,6 @@ def browser_data(l0_path: str, l1_path: str, config: Mapping[str, Any]) -> dict[
         class_list.append({"id": UNCLUSTERED, "name": "unclustered"})
 
     lut = (np.asarray(colormaps[config["colormap"]](np.linspace(0, 1, 256)))[:, :3] * 255).round().astype(np.uint8)
-    folder = Path(l0_path).stem
     n_clusters = int(l1.sizes.get("cluster", 0))
     log.info("browser %s: %d frames, %d hit pixels, %d clusters", folder, len(frames), energy.size, n_clusters)
     return {
