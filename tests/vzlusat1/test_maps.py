@@ -241,6 +241,11 @@ def test_world_map_unknown_interpolation_method(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_world_map_unknown_colormap(tmp_path):
+    with pytest.raises(ConfigError, match="virdis"):
+        world_map([0.0], [0.0], [1.0], out_png=tmp_path / "x.png", title="t", units="1", colormap="virdis")
+
+
 def test_quicklook_image_orientation(tmp_path):
     img = np.zeros((16, 16))
     img[0, 15] = 10.0  # row 0 (top), last column (right): the maximum, yellow in viridis

@@ -229,6 +229,8 @@ def world_map(lon_deg, lat_deg, values, *, out_png: str | os.PathLike, title: st
     coastlines: ``{resolution, min_area_km2, linewidth, color}``; figure: ``{width_in,
     height_in, dpi}``; missing keys take `DEFAULT_STYLE`. Returns the path written.
     """
+    if colormap not in colormaps:
+        raise ConfigError(f"unknown matplotlib colormap {colormap!r}")
     lon = _as_array(lon_deg, "deg").ravel()
     lat = _as_array(lat_deg, "deg").ravel()
     val = _as_array(values, units).ravel()
