@@ -11,19 +11,21 @@ if "foxsi" in MISSIONS:
                      WORKFLOW_DIR / "config" / "schemas" / "foxsi.schema.yaml")
     FOXSI_DETS = range(7)
 
+    # The granule wildcard is called `recording` (one telemetry file of a flight): other families
+    # constrain a global `granule` wildcard with their own pattern, and global constraints are shared.
     wildcard_constraints:
-        granule="|".join(re.escape(g) for g in FX.granules) or "$^",
+        recording="|".join(re.escape(g) for g in FX.granules) or "$^",
 
     rule decode_foxsi_l0:
         input:
             FX.telemetry,
         output:
-            dets=[result("foxsi", "l0", f"{{granule}}_d{d}.nc") for d in FOXSI_DETS],
-            hk=result("foxsi", "l0", "{granule}_hk.nc"),
+            dets=[result("foxsi", "l0", f"{{recording}}_d{d}.nc") for d in FOXSI_DETS],
+            hk=result("foxsi", "l0", "{recording}_hk.nc"),
         log:
-            log("foxsi", "decode_foxsi_l0", "{granule}"),
+            log("foxsi", "decode_foxsi_l0", "{recording}"),
         benchmark:
-            bench("foxsi", "decode_foxsi_l0", "{granule}")
+            bench("foxsi", "decode_foxsi_l0", "{recording}")
         params:
             code=code_digest("levelpipe.foxsi"),
             cfg=FX.params("decode"),
@@ -34,15 +36,15 @@ if "foxsi" in MISSIONS:
 
     rule calibrate_foxsi_l1:
         input:
-            dets=[result("foxsi", "l0", f"{{granule}}_d{d}.nc") for d in FOXSI_DETS],
-            hk=result("foxsi", "l0", "{granule}_hk.nc"),
+            dets=[result("foxsi", "l0", f"{{recording}}_d{d}.nc") for d in FOXSI_DETS],
+            hk=result("foxsi", "l0", "{recording}_hk.nc"),
         output:
-            events=result("foxsi", "l1", "{granule}.nc"),
-            hk=result("foxsi", "l1", "{granule}_hk.nc"),
+            events=result("foxsi", "l1", "{recording}.nc"),
+            hk=result("foxsi", "l1", "{recording}_hk.nc"),
         log:
-            log("foxsi", "calibrate_foxsi_l1", "{granule}"),
+            log("foxsi", "calibrate_foxsi_l1", "{recording}"),
         benchmark:
-            bench("foxsi", "calibrate_foxsi_l1", "{granule}")
+            bench("foxsi", "calibrate_foxsi_l1", "{recording}")
         params:
             code=code_digest("levelpipe.foxsi"),
             cfg=FX.params("l1"),
@@ -53,14 +55,14 @@ if "foxsi" in MISSIONS:
 
     rule calibrate_foxsi_l2:
         input:
-            l1=result("foxsi", "l1", "{granule}.nc"),
+            l1=result("foxsi", "l1", "{recording}.nc"),
             gains=FX.gain_files,
         output:
-            result("foxsi", "l2", "{granule}.nc"),
+            result("foxsi", "l2", "{recording}.nc"),
         log:
-            log("foxsi", "calibrate_foxsi_l2", "{granule}"),
+            log("foxsi", "calibrate_foxsi_l2", "{recording}"),
         benchmark:
-            bench("foxsi", "calibrate_foxsi_l2", "{granule}")
+            bench("foxsi", "calibrate_foxsi_l2", "{recording}")
         params:
             code=code_digest("levelpipe.foxsi"),
             cfg=FX.params("l2"),
@@ -72,13 +74,13 @@ if "foxsi" in MISSIONS:
 
     rule make_foxsi_images:
         input:
-            result("foxsi", "l2", "{granule}.nc"),
+            result("foxsi", "l2", "{recording}.nc"),
         output:
-            result("foxsi", "images", "{granule}.nc"),
+            result("foxsi", "images", "{recording}.nc"),
         log:
-            log("foxsi", "make_foxsi_images", "{granule}"),
+            log("foxsi", "make_foxsi_images", "{recording}"),
         benchmark:
-            bench("foxsi", "make_foxsi_images", "{granule}")
+            bench("foxsi", "make_foxsi_images", "{recording}")
         params:
             code=code_digest("levelpipe.foxsi"),
             cfg=FX.params("products"),
@@ -89,14 +91,14 @@ if "foxsi" in MISSIONS:
 
     rule make_foxsi_spectra:
         input:
-            l2=result("foxsi", "l2", "{granule}.nc"),
-            hk=result("foxsi", "l1", "{granule}_hk.nc"),
+            l2=result("foxsi", "l2", "{recording}.nc"),
+            hk=result("foxsi", "l1", "{recording}_hk.nc"),
         output:
-            result("foxsi", "spectra", "{granule}.nc"),
+            result("foxsi", "spectra", "{recording}.nc"),
         log:
-            log("foxsi", "make_foxsi_spectra", "{granule}"),
+            log("foxsi", "make_foxsi_spectra", "{recording}"),
         benchmark:
-            bench("foxsi", "make_foxsi_spectra", "{granule}")
+            bench("foxsi", "make_foxsi_spectra", "{recording}")
         params:
             code=code_digest("levelpipe.foxsi"),
             cfg=FX.params("products", "l1"),
@@ -107,14 +109,14 @@ if "foxsi" in MISSIONS:
 
     rule make_foxsi_lightcurves:
         input:
-            l2=result("foxsi", "l2", "{granule}.nc"),
-            hk=result("foxsi", "l1", "{granule}_hk.nc"),
+            l2=result("foxsi", "l2", "{recording}.nc"),
+            hk=result("foxsi", "l1", "{recording}_hk.nc"),
         output:
-            result("foxsi", "lightcurves", "{granule}.nc"),
+            result("foxsi", "lightcurves", "{recording}.nc"),
         log:
-            log("foxsi", "make_foxsi_lightcurves", "{granule}"),
+            log("foxsi", "make_foxsi_lightcurves", "{recording}"),
         benchmark:
-            bench("foxsi", "make_foxsi_lightcurves", "{granule}")
+            bench("foxsi", "make_foxsi_lightcurves", "{recording}")
         params:
             code=code_digest("levelpipe.foxsi"),
             cfg=FX.params("products", "l1"),
@@ -125,23 +127,23 @@ if "foxsi" in MISSIONS:
 
     rule plot_foxsi_quicklook:
         input:
-            image=result("foxsi", "images", "{granule}.nc"),
-            spectrum=result("foxsi", "spectra", "{granule}.nc"),
-            lightcurve=result("foxsi", "lightcurves", "{granule}.nc"),
-            hk=result("foxsi", "l1", "{granule}_hk.nc"),
+            image=result("foxsi", "images", "{recording}.nc"),
+            spectrum=result("foxsi", "spectra", "{recording}.nc"),
+            lightcurve=result("foxsi", "lightcurves", "{recording}.nc"),
+            hk=result("foxsi", "l1", "{recording}_hk.nc"),
         output:
-            image=report(result("foxsi", "quicklook", "{granule}_image.png"),
+            image=report(result("foxsi", "quicklook", "{recording}_image.png"),
                          caption="../report/foxsi/image.rst", category="foxsi"),
-            spectrum=report(result("foxsi", "quicklook", "{granule}_spectrum.png"),
+            spectrum=report(result("foxsi", "quicklook", "{recording}_spectrum.png"),
                             caption="../report/foxsi/spectrum.rst", category="foxsi"),
-            lightcurve=report(result("foxsi", "quicklook", "{granule}_lightcurve.png"),
+            lightcurve=report(result("foxsi", "quicklook", "{recording}_lightcurve.png"),
                               caption="../report/foxsi/lightcurve.rst", category="foxsi"),
-            housekeeping=report(result("foxsi", "quicklook", "{granule}_housekeeping.png"),
+            housekeeping=report(result("foxsi", "quicklook", "{recording}_housekeeping.png"),
                                 caption="../report/foxsi/housekeeping.rst", category="foxsi"),
         log:
-            log("foxsi", "plot_foxsi_quicklook", "{granule}"),
+            log("foxsi", "plot_foxsi_quicklook", "{recording}"),
         benchmark:
-            bench("foxsi", "plot_foxsi_quicklook", "{granule}")
+            bench("foxsi", "plot_foxsi_quicklook", "{recording}")
         params:
             code=code_digest("levelpipe.foxsi"),
             cfg=FX.params("l1"),
@@ -150,7 +152,7 @@ if "foxsi" in MISSIONS:
         script:
             "../scripts/foxsi/plot_quicklook.py"
 
-    TARGETS["foxsi"] += expand(result("foxsi", "quicklook", "{granule}_{plot}.png"),
-                               granule=FX.granules, plot=["image", "spectrum", "lightcurve", "housekeeping"])
-    TARGETS["foxsi"] += expand(result("foxsi", "{product}", "{granule}.nc"),
-                               granule=FX.granules, product=["images", "spectra", "lightcurves"])
+    TARGETS["foxsi"] += expand(result("foxsi", "quicklook", "{recording}_{plot}.png"),
+                               recording=FX.granules, plot=["image", "spectrum", "lightcurve", "housekeeping"])
+    TARGETS["foxsi"] += expand(result("foxsi", "{product}", "{recording}.nc"),
+                               recording=FX.granules, product=["images", "spectra", "lightcurves"])

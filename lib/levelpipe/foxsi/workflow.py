@@ -2,7 +2,7 @@
 
 Kept in the library (not in rules/foxsi.smk) so the rules file holds only rules and the logic
 is testable without Snakemake. Nothing here imports Snakemake: `wildcards` is any object with
-a `granule` attribute.
+a `recording` attribute (the granule: one telemetry file).
 """
 from __future__ import annotations
 
@@ -47,14 +47,14 @@ class FoxsiInputs:
         return self.flights[flight_for_file(self.files[granule], self.config["flight_by_file"])]
 
     def telemetry(self, wildcards) -> str:
-        return str(self.files[wildcards.granule])
+        return str(self.files[wildcards.recording])
 
     def params(self, *sections: str) -> Callable:
         """A params function giving the config sections a step uses plus the granule's flight."""
         def cfg(wildcards):
-            return {**{s: self.config[s] for s in sections}, "flight": self.flight(wildcards.granule)}
+            return {**{s: self.config[s] for s in sections}, "flight": self.flight(wildcards.recording)}
         return cfg
 
     def gain_files(self, wildcards) -> list[str]:
-        gains = self.flight(wildcards.granule)["gain_files"].values()
+        gains = self.flight(wildcards.recording)["gain_files"].values()
         return [str(self.calibration_dir / g) for g in gains if g]
