@@ -1,0 +1,129 @@
+"""L1 and L2 on simulated site-hours: Rayleighs values, flags for bad frames, the projected arc
+at the simulated latitude, the minimum-elevation cut, REGO east-west orientation, CF compliance."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from cfcheck import assert_cf_compliant
+from levelpipe.asi.l1 import build_l1, make_l1
+from levelpipe.io import read_netcdf
+from levelpipe.asi.l2 import make_l2
+from levelpipe.asi.products import build_keogram, build_mosaic
+from levelpipe.asi.simulate import SITES, build_sample, simulate_site_hour
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return yaml.safe_load((REPO / "config" / "asi.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    root = tmp_path_factory.mktemp("asi")
+    build_sample(root)
+    return root
+
+
+def _rego_files(root):
+    return sorted(root.rglob("*_gill_rego-652_6300.pgm.gz"))
+
+
+def test_l1_rego_in_rayleighs(sample, cfg, tmp_path):
+    files = _rego_files(sample)
+    ds = build_l1(files, sample, cfg)
+    assert ds["image"].dtype == np.float32 and ds["image"].shape == (2, 512, 512)
+    assert ds.attrs["detector_uid"] == "15652"
+    assert ds.attrs["calibration_rayleighs_file"] == "REGO_Rayleighs_15652_20140101-+_v01.sav"
+    # dark corner: simulated dark 1000 counts, Poisson; after subtraction ~0 R there
+    corner = ds["image"].values[:, :5, :5]
+    assert abs(float(corner.mean())) < 60  # ~0 R up to noise (flatfield varies over the box)
+    np.testing.assert_allclose(ds["dark_level"].values, 1000, atol=30)
+    # sky centre: (background 60 + arc) counts * flatfield * 11.5 R/(DN/s) / 2 s
+    assert float(ds["image"].values[:, 256, 256].mean()) > 60 * 11.5 / 2 * 0.8
+    out = make_l1(files, tmp_path / "l1.nc", calibration_root=sample, cfg=cfg, granule="g")
+    assert_cf_compliant(out)
+
+
+def test_bad_frame_file_keeps_good_frames_and_flags(sample, cfg, tmp_path):
+    src = _rego_files(sample)[0]
+    import gzip
+    raw = gzip.decompress(src.read_bytes())
+    cut = raw[: len(raw) - 1000]  # last frame truncated
+    bad = tmp_path / src.name
+    bad.write_bytes(gzip.compress(cut))
+    ds = build_l1([bad], sample, cfg)
+    assert ds.sizes["time"] == 1
+    assert int(ds["skipped_frames"].sel(frame_error_kind="truncated")) == 1
+    assert ds.attrs["skipped_frames_total"] == 1
+    assert np.all(ds["quality_flag"].values & 1)
+    assert int(ds["file_skipped_frames"].values[0]) == 1
+
+
+def test_l2_projects_arc_to_simulated_latitude(sample, cfg, tmp_path):
+    l1 = make_l1(_rego_files(sample), tmp_path / "l1.nc", calibration_root=sample, cfg=cfg, granule="g")
+    l2 = make_l2(l1, tmp_path / "l2.nc", skymap_root=sample, cfg=cfg, granule="g")
+    assert_cf_compliant(l2)
+    ds = read_netcdf(l2)
+    profile = ds["image"].isel(time=0).mean("longitude").values
+    assert abs(float(ds["latitude"].values[np.nanargmax(profile)]) - 57.5) <= 0.1
+    el = ds["elevation"].values
+    assert np.nanmin(el) >= cfg["l2"]["min_elevation_deg"]
+    assert np.all(np.isnan(ds["image"].values[0][np.isnan(el)]))
+    assert ds.attrs["projection_altitude_km"] == 230
+    keo = build_keogram(ds)
+    assert keo["keogram"].dims == ("time", "latitude")
+
+
+def test_rego_east_west_orientation(cfg, tmp_path):
+    """REGO raw files are mirrored east-west; after the reader's row+column flips, REGO images and
+    skymaps have the THEMIS layout: north toward high rows, west toward high columns."""
+    from levelpipe.asi import simulate
+    lat, lon = SITES["gill"]
+    root = tmp_path / "arc"
+    simulate.build_sample(root)  # skymaps and calibration files
+    for p in root.rglob("*.pgm.gz"):
+        p.unlink()
+    # an arc one degree north of the site
+    files = simulate_site_hour(root, instrument="rego", site="gill", device="rego-652", mode="6300",
+                               hour="2014-03-10T06:00", minutes=1, frames_per_minute=20, frames_written=1,
+                               shape=(512, 512), site_latitude=lat, site_longitude=lon, horizon_radius_px=250.0,
+                               east_left=False, altitude_km=230.0, exposure_s=2.0, camera_serial="15652",
+                               arc_latitude=lat + 1.0, arc_width_deg=0.3, arc_counts=800.0, background_counts=10.0,
+                               dark_counts=100.0, seed=1)
+    # in file order north is toward row 0; the reader flips rows, so the arc is at rows > 256
+    ds = build_l1(files, root, cfg)
+    rows = ds["image"].values[0].mean(axis=1)
+    assert np.argmax(rows) > 256
+    from levelpipe.asi.skymap import prepare_skymap, read_skymap
+    from astropy import units as u
+    prep = prepare_skymap(read_skymap(next(root.rglob("rego_skymap_*.sav"))), 230 * u.km, 10 * u.deg)
+    assert prep.longitude[256, 400] < lon < prep.longitude[256, 100]
+
+
+def test_mosaic_two_sites_higher_elevation_wins(sample, cfg, tmp_path):
+    l2s = []
+    for site, dev in (("gill", "themis19"), ("tpas", "themis15")):
+        files = sorted(sample.rglob(f"*_{site}_{dev}_full.pgm.gz"))
+        if not files:  # gill THEMIS is a real file, only in resources
+            files = sorted((REPO / "resources" / "asi").rglob(f"*_{site}_{dev}_full.pgm.gz"))
+        l1 = make_l1(files, tmp_path / f"{site}_l1.nc", calibration_root=sample, cfg=cfg, granule=site)
+        l2s.append(make_l2(l1, tmp_path / f"{site}_{dev}_l2.nc", skymap_root=sample, cfg=cfg, granule=site))
+    m = build_mosaic(l2s, np.datetime64("2014-03-10T06:00:10"), 6.0)
+    assert m.sizes["site"] == 2
+    src = m["source_site"].values
+    assert (src == 0).any() and (src == 1).any()
+    # in a cell seen by both, the source is the one with higher elevation
+    a, b = (read_netcdf(p) for p in l2s)
+    el_a = a["elevation"].reindex_like(m, method="nearest", tolerance=1e-6)
+    el_b = b["elevation"].reindex_like(m, method="nearest", tolerance=1e-6)
+    both = np.isfinite(el_a.values) & np.isfinite(el_b.values) & (src >= 0)
+    assert both.any()
+    expect = np.where(el_a.values >= el_b.values, 0, 1)
+    assert np.mean(src[both] == expect[both]) > 0.99
