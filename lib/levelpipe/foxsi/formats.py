@@ -27,6 +27,9 @@ W_COUNTER_HI = 1  # frame counter, 32 bits, high word first
 W_COUNTER_LO = 2
 W_HK = 3  # one housekeeping channel per frame, channel = frame counter mod N_HK_CHANNELS
 W_STATUS = 4  # bits 0-11: HV monitor (raw counts); bit 15: HV enabled
+# Decision: the SPARCS fine pitch/yaw reach the formatter frame as two signed words sampled every
+# frame (the flight recordings got them from the SPARCS/WSMR stream; carrying them in the frame
+# keeps one file per flight). Scale (arcsec per count) is per flight config.
 W_SPARCS_PITCH = 5  # int16, SPARCS fine-sensor pitch (raw counts; scale in the flight config)
 W_SPARCS_YAW = 6  # int16, SPARCS fine-sensor yaw
 W_LIVETIME0 = 7  # words 7..13: livetime counter of D0..D6 (live clock ticks during the frame)
@@ -44,9 +47,17 @@ CHECKSUM_WORDS = slice(1, W_CHECKSUM)
 
 STATUS_HV_MASK = 0x0FFF
 STATUS_HV_ENABLED = 0x8000
+# Decision: housekeeping is multiplexed over 8 channels by frame counter (channel = counter mod 8);
+# the meaning and conversion of each channel is config (l1.housekeeping), not code.
 N_HK_CHANNELS = 8
 
 # Detector block: trigger time then four ASIC blocks. ASICs 0,1 are the n side, 2,3 the p side.
+# Decision: one event per detector per frame (the formatter reads each detector's latest trigger
+# once per frame); a detector with no trigger has an all-zero block. The FOXSI-2 CdTe detectors
+# (D2, D3) are decoded with the same block layout as the Si detectors.
+# Decision: side strip number = 64 * (ASIC - first ASIC of the side) + channel, so ASIC 0/2
+# hold strips 0-63 and ASIC 1/3 strips 64-127 of their side; the p-side strip gives detector x,
+# the n-side strip detector y (centre of strip 63.5 = detector centre).
 DET_BLOCK_WORDS = 33
 D_TRIGGER_TIME = 0
 D_ASIC0 = 1
