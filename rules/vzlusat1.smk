@@ -133,11 +133,68 @@ rule plot_vzlusat1_quicklook:
         "../scripts/vzlusat1/plot_quicklook.py"
 
 
+VZ_MAP_SETS = sorted(MC[VZ]["maps"]["filter_sets"]) if VZ in MISSIONS else []
+
+
+rule plot_vzlusat1_maps:
+    input:
+        expand(result(VZ, "l2", "{folder}.nc"), folder=sorted(VZ_FOLDERS)),
+    output:
+        dose=report(
+            result(VZ, "maps", "dose_rate.png"),
+            caption="../report/vzlusat1/maps_dose.rst",
+            category=VZ,
+            subcategory="maps",
+        ),
+        flux=report(
+            expand(result(VZ, "maps", "flux_{set}.png"), set=VZ_MAP_SETS),
+            caption="../report/vzlusat1/maps_flux.rst",
+            category=VZ,
+            subcategory="maps",
+        ),
+    log:
+        log(VZ, "plot_vzlusat1_maps"),
+    benchmark:
+        bench(VZ, "plot_vzlusat1_maps")
+    params:
+        sets=VZ_MAP_SETS,
+        cfg=lambda wildcards: MC[VZ]["maps"],
+        code=code_digest("levelpipe.timepix", "levelpipe.plotting"),
+    conda:
+        ENV
+    script:
+        "../scripts/vzlusat1/plot_maps.py"
+
+
+rule write_vzlusat1_browser:
+    input:
+        l0=result(VZ, "l0", "{folder}.nc"),
+        l1=result(VZ, "l1", "{folder}.nc"),
+    output:
+        result(VZ, "browser", "{folder}.html"),
+    log:
+        log(VZ, "write_vzlusat1_browser", "{folder}"),
+    benchmark:
+        bench(VZ, "write_vzlusat1_browser", "{folder}")
+    params:
+        cfg=lambda wildcards: MC[VZ]["browser"],
+        code=VZ_CODE,
+    conda:
+        ENV
+    script:
+        "../scripts/vzlusat1/write_browser.py"
+
+
 if VZ in MISSIONS:
-    TARGETS[VZ] += [result(VZ, "model", "training_report.json")]
+    TARGETS[VZ] += [
+        result(VZ, "model", "training_report.json"),
+        result(VZ, "maps", "dose_rate.png"),
+        *expand(result(VZ, "maps", "flux_{set}.png"), set=VZ_MAP_SETS),
+    ]
     for _folder in VZ_FOLDERS:
         TARGETS[VZ] += [
             result(VZ, "l2", f"{_folder}.nc"),
             result(VZ, "labelled", _folder),
             result(VZ, "quicklook", f"{_folder}.png"),
+            result(VZ, "browser", f"{_folder}.html"),
         ]

@@ -35,6 +35,10 @@ def test_products(workflow_run):
             assert (res / "labelled" / "above_europe" / f"{n}_fullres.{kind}.txt").read_bytes() == \
                 (VZ / "labelled" / "above_europe" / f"{n}_fullres.{kind}.txt").read_bytes()
     assert (res / "quicklook" / "above_europe.png").stat().st_size > 10_000
+    for name in ("dose_rate", "flux_all", "flux_electrons_gamma", "flux_protons_ions"):
+        assert (res / "maps" / f"{name}.png").stat().st_size > 10_000
+    page = (res / "browser" / "planetary_sweeps" / "12_2020-06-09.html").read_text()
+    assert "planetary_sweeps/12_2020-06-09" in page and "<script" in page
     # every rule wrote a log and a benchmark
     assert list((wd / "logs" / "vzlusat1" / "build_vzlusat1_l0").glob("*.benchmark.tsv"))
 
