@@ -51,7 +51,7 @@ def default_scenario() -> dict:
         "start_s": 60.0,  # first frame, s after launch
         "duration_s": 60.0,
         "hv": {"ramp_start_s": 62.0, "ramp_duration_s": 20.0, "volts": 200.0,
-               "volts_per_count": 0.125},
+               "volts_per_count": 0.125, "depleted_below_v": 5.0},
         "rate_per_detector_hz": 40.0,  # photon triggers per detector once the HV is up
         "sources": [  # heliocentric arcsec; weight = share of photons; sigma = Gaussian blur
             {"x_arcsec": -820.0, "y_arcsec": 190.0, "sigma_arcsec": 25.0, "weight": 0.6},
@@ -147,7 +147,8 @@ def simulate(flight: dict, scenario: dict, calibration_dir: str | os.PathLike) -
     hv_v = np.clip((t_s - hvc["ramp_start_s"]) / hvc["ramp_duration_s"], 0.0, 1.0) * hvc["volts"]
     hv_raw = np.round(hv_v / hvc["volts_per_count"]).astype(np.uint16)
     frames[:, fmt.W_STATUS] = hv_raw | np.where(t_s >= hvc["ramp_start_s"], fmt.STATUS_HV_ENABLED, 0).astype(np.uint16)
-    hv_up = hv_v >= hvc["volts"]
+    # Photons are recorded once the detectors are depleted: within depleted_below_v of full bias.
+    hv_up = hv_v >= hvc["volts"] - hvc["depleted_below_v"]
 
     jit = scenario["sparcs_jitter_counts"]
     pitch = np.round(jit * np.sin(2 * np.pi * t_s / 7.0) + rng.normal(0, 2, n)).astype(np.int16)
