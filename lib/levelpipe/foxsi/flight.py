@@ -94,7 +94,10 @@ def pointing(flight: dict, t_s, pitch_counts, yaw_counts) -> tuple[np.ndarray, n
 
 
 def altitude_km(flight: dict, t_s) -> np.ndarray:
-    """Altitude (km) interpolated linearly in the flight's table; NaN outside it (never extrapolated)."""
+    """Altitude (km) interpolated linearly in the flight's table; NaN outside it.
+
+    Decision: never extrapolated - a time outside the tabulated profile has no altitude.
+    """
     tab = flight["altitude"]
     return np.interp(np.asarray(t_s, dtype=np.float64), tab["time_s"], tab["altitude_km"],
                      left=np.nan, right=np.nan)
@@ -107,7 +110,11 @@ def inflight(flight: dict, t_s) -> np.ndarray:
 
 
 def flight_for_file(path, flight_by_file: list[dict]) -> str:
-    """Name of the flight a telemetry file belongs to: first matching glob of `flight_by_file`."""
+    """Name of the flight a telemetry file belongs to: first matching glob of `flight_by_file`.
+
+    Decision: the flight is chosen by file name in config (neither frame format carries a flight
+    identifier); the default config maps *foxsi1* names to FOXSI-1 and everything else to FOXSI-2.
+    """
     name = Path(path).name
     for rule in flight_by_file:
         if fnmatch.fnmatch(name, rule["pattern"]):

@@ -69,6 +69,10 @@ def hits(mask, strip_data, common_mode, threshold) -> dict[str, np.ndarray]:
     err |= np.where(bad_readout, ERROR_BITS["readout_inconsistent"], 0).astype(np.uint8)
     out: dict[str, np.ndarray] = {}
     rows = np.arange(n)
+    # Decision: on each side the hit strip is the read-out strip (of either ASIC of the side) with
+    # the largest common-mode-subtracted ADC; "associated" strips are the other strips read out
+    # on the hit ASIC (its neighbours), "unrelated" strips those read out on the side's other
+    # ASIC. No charge from associated strips is added to the hit.
     for side, asics in SIDES.items():
         a0 = asics[0]
         sa = adc[:, list(asics), :].reshape(n, 2 * fmt.N_READOUT)
