@@ -16,7 +16,7 @@ import xarray as xr
 
 from levelpipe.asi.calibration import (best_calibration, calibrate, dark_level, detector_uid,
                                        find_calibrations, read_flatfield, read_rayleighs)
-from levelpipe.asi.readers import FRAME_ERROR_KINDS, parse_filename, read_raw
+from levelpipe.asi.readers import FRAME_ERROR_KINDS, iter_raw, parse_filename
 from levelpipe.errors import AsiError
 from levelpipe.io import write_netcdf
 
@@ -74,8 +74,8 @@ def build_l1(raw_files: Sequence[str | os.PathLike], calibration_root: str | os.
     flatfield = rayleighs = None
     cal_used: dict[str, str] = {}
     detector = None
-    for p in paths:  # one file at a time keeps peak memory at one float32 hour + one raw file
-        fr = read_raw(p)
+    # one file at a time keeps peak memory at one float32 hour + a few raw files
+    for p, fr in zip(paths, iter_raw(paths)):
         for k, v in fr.errors.items():
             errors[k] += v
         per_file_skipped.append(fr.n_bad)

@@ -64,14 +64,15 @@ class GridMapping:
         self.pixel_index = np.where(ok, flat_index, -1).reshape(self.shape)
         self.valid = ok.reshape(self.shape)
         self.elevation = np.where(self.valid, prep.elevation.ravel()[np.maximum(self.pixel_index, 0)], np.nan)
+        self._gather = np.maximum(self.pixel_index.ravel(), 0)
+        self._outside = np.flatnonzero(~self.valid.ravel())
 
     def project(self, images: np.ndarray) -> np.ndarray:
         """(time, row, col[, channel]) -> (time, lat, lon[, channel]) float32, NaN off the sky."""
         t = images.shape[0]
         flat = images.reshape((t, -1) + images.shape[3:])
-        idx = np.maximum(self.pixel_index.ravel(), 0)
-        out = flat[:, idx].astype(np.float32, copy=False)
-        out[:, ~self.valid.ravel()] = np.nan
+        out = np.take(flat, self._gather, axis=1).astype(np.float32, copy=False)
+        out[:, self._outside] = np.nan
         return out.reshape((t,) + self.shape + images.shape[3:])
 
 

@@ -37,14 +37,15 @@ def pgm_frame(image: np.ndarray, header: Mapping[str, str]) -> bytes:
     return head.encode("latin1") + np.ascontiguousarray(image, dtype=">u2").tobytes()
 
 
-def write_pgm_minute(path: str | os.PathLike, images: np.ndarray, headers: Sequence[Mapping[str, str]]) -> Path:
+def write_pgm_minute(path: str | os.PathLike, images: np.ndarray, headers: Sequence[Mapping[str, str]],
+                     compresslevel: int = 6) -> Path:
     """Write frames (frame, row, col) uint16 in file orientation as a .pgm/.pgm.gz/.pgm.bz2."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = b"".join(pgm_frame(im, hd) for im, hd in zip(images, headers))
     if path.name.endswith(".gz"):
         buf = io.BytesIO()
-        with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=6) as g:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=compresslevel) as g:
             g.write(payload)
         payload = buf.getvalue()
     elif path.name.endswith(".bz2"):
@@ -68,7 +69,7 @@ def simulate_site_hour(root: str | os.PathLike, *, instrument: str, site: str, d
                        site_latitude: float, site_longitude: float, horizon_radius_px: float,
                        east_left: bool, altitude_km: float, exposure_s: float, camera_serial: str | None,
                        arc_latitude: float, arc_width_deg: float, arc_counts: float, background_counts: float,
-                       dark_counts: float, seed: int) -> list[Path]:
+                       dark_counts: float, seed: int, compresslevel: int = 6) -> list[Path]:
     """Write `minutes` one-minute PGM files of a simulated site-hour; returns their paths.
 
     Frames are `60 / frames_per_minute` s apart; only the first `frames_written` of each minute
@@ -109,7 +110,8 @@ def simulate_site_hour(root: str | os.PathLike, *, instrument: str, site: str, d
                        "Image request start": ts,
                        "Exposure plus readout": f"{exposure_s * 1000 + 1:.4f} ms"})
             headers.append(hd)
-        paths.append(write_pgm_minute(raw_path(root, instrument, site, device, t0, mode), images, headers))
+        paths.append(write_pgm_minute(raw_path(root, instrument, site, device, t0, mode), images, headers,
+                                      compresslevel))
     return paths
 
 
