@@ -1,87 +1,30 @@
 # UCalgary all-sky imagers (THEMIS, REGO, TREx NIR/Blueline/RGB): raw minute files in the data
 # server's layout -> L1 calibrated site-hours -> L2 lat/lon projections -> keograms, mosaics,
 # movies, quicklooks. One job per site-hour (granule <instrument>_<site>_<device>_<YYYYMMDD>_ut<HH>).
-import numpy as np
-
-from levelpipe.asi.archive import find_site_hours
-from levelpipe.asi.readers import parse_filename
-from levelpipe.asi.simulate import PROJECT_PATH
-from levelpipe.asi.skymap import best_skymap
-from levelpipe.errors import AsiError
+from levelpipe.asi.workflow import AsiInputs
 
 ASI = "asi"
 ASI_CODE = code_digest("levelpipe.asi")
-ASI_ROOT = input_dir(ASI) if ASI in MISSIONS else None
-ASI_HOURS = find_site_hours(ASI_ROOT) if ASI in MISSIONS else {}
-
-
-def asi_info(granule):
-    return parse_filename(ASI_HOURS[granule][0])
-
-
-def asi_skymap(granule):
-    """The best skymap for a granule, or None (then the granule gets no L2)."""
-    info = asi_info(granule)
-    try:
-        return str(best_skymap(ASI_ROOT, info.instrument, info.site, info.start))
-    except AsiError:
-        return None
-
-
-ASI_L2 = (
-    [g for g in ASI_HOURS
-     if asi_info(g).instrument in MC[ASI]["l2"]["project"] and asi_skymap(g)]
-    if ASI in MISSIONS else []
-)
-
-
-def asi_mosaics():
-    """{name: (time, [granules])} for each configured mosaic instrument and time with data."""
-    out = {}
-    if ASI not in MISSIONS:
-        return out
-    cfg = MC[ASI]["mosaic"]
-    tol = np.timedelta64(int(cfg["time_tolerance_s"] * 1e9), "ns")
-    for instrument in cfg["instruments"]:
-        for when in cfg["times"]:
-            t = np.datetime64(when, "ns")
-            granules = []
-            for g in ASI_L2:
-                info = asi_info(g)
-                hour = info.start.astype("datetime64[h]").astype("datetime64[ns]")
-                if info.instrument == instrument and hour - tol <= t < hour + np.timedelta64(1, "h") + tol:
-                    granules.append(g)
-            if granules:
-                out[f"{instrument}_{when.replace('-', '').replace(':', '')}"] = (when, sorted(granules))
-    return out
-
-
-ASI_MOSAICS = asi_mosaics()
+ASI_IN = AsiInputs(input_dir(ASI), MC[ASI]) if ASI in MISSIONS else None
 
 
 wildcard_constraints:
-    granule="[a-z_]+_[a-z0-9]+_[a-z0-9-]+_[0-9]{8}_ut[0-9]{2}",
-
-
-def asi_calibration_files(wildcards):
-    info = asi_info(wildcards.granule)
-    if MC[ASI]["instruments"][info.instrument]["calibrate"] != "rayleighs":
-        return []
-    return sorted(str(p) for p in (ASI_ROOT / PROJECT_PATH[info.instrument] / "calibration").glob("*.sav"))
+    site_hour="[a-z_]+_[a-z0-9]+_[a-z0-9-]+_[0-9]{8}_ut[0-9]{2}",
+    asi_mosaic="[a-z_]+_[0-9]{8}T[0-9]{6}",
 
 
 rule calibrate_asi_l1:
     input:
-        raw=lambda wildcards: [str(p) for p in ASI_HOURS[wildcards.granule]],
-        calibration=asi_calibration_files,
+        raw=lambda wildcards: ASI_IN.raw(wildcards.site_hour),
+        calibration=lambda wildcards: ASI_IN.calibration_files(wildcards.site_hour),
     output:
-        result(ASI, "l1", "{granule}.nc"),
+        result(ASI, "l1", "{site_hour}.nc"),
     log:
-        log(ASI, "calibrate_asi_l1", "{granule}"),
+        log(ASI, "calibrate_asi_l1", "{site_hour}"),
     benchmark:
-        bench(ASI, "calibrate_asi_l1", "{granule}")
+        bench(ASI, "calibrate_asi_l1", "{site_hour}")
     params:
-        root=lambda wildcards: str(ASI_ROOT),
+        root=lambda wildcards: str(ASI_IN.root),
         cfg=lambda wildcards: {k: MC[ASI][k] for k in ("instruments", "calibration")},
         code=ASI_CODE,
     conda:
@@ -92,16 +35,16 @@ rule calibrate_asi_l1:
 
 rule project_asi_l2:
     input:
-        l1=result(ASI, "l1", "{granule}.nc"),
-        skymap=lambda wildcards: asi_skymap(wildcards.granule),
+        l1=result(ASI, "l1", "{site_hour}.nc"),
+        skymap=lambda wildcards: ASI_IN.skymap(wildcards.site_hour),
     output:
-        result(ASI, "l2", "{granule}.nc"),
+        result(ASI, "l2", "{site_hour}.nc"),
     log:
-        log(ASI, "project_asi_l2", "{granule}"),
+        log(ASI, "project_asi_l2", "{site_hour}"),
     benchmark:
-        bench(ASI, "project_asi_l2", "{granule}")
+        bench(ASI, "project_asi_l2", "{site_hour}")
     params:
-        root=lambda wildcards: str(ASI_ROOT),
+        root=lambda wildcards: str(ASI_IN.root),
         cfg=lambda wildcards: {k: MC[ASI][k] for k in ("instruments", "l2")},
         code=ASI_CODE,
     conda:
@@ -112,18 +55,18 @@ rule project_asi_l2:
 
 rule make_asi_keogram:
     input:
-        result(ASI, "l2", "{granule}.nc"),
+        result(ASI, "l2", "{site_hour}.nc"),
     output:
-        nc=result(ASI, "keogram", "{granule}.nc"),
+        nc=result(ASI, "keogram", "{site_hour}.nc"),
         png=report(
-            result(ASI, "keogram", "{granule}.png"),
+            result(ASI, "keogram", "{site_hour}.png"),
             caption="../report/asi/keogram.rst",
             category="asi",
         ),
     log:
-        log(ASI, "make_asi_keogram", "{granule}"),
+        log(ASI, "make_asi_keogram", "{site_hour}"),
     benchmark:
-        bench(ASI, "make_asi_keogram", "{granule}")
+        bench(ASI, "make_asi_keogram", "{site_hour}")
     params:
         cfg=lambda wildcards: MC[ASI]["keogram"],
         code=ASI_CODE,
@@ -135,20 +78,20 @@ rule make_asi_keogram:
 
 rule make_asi_mosaic:
     input:
-        lambda wildcards: [result(ASI, "l2", f"{g}.nc") for g in ASI_MOSAICS[wildcards.mosaic][1]],
+        lambda wildcards: [result(ASI, "l2", f"{g}.nc") for g in ASI_IN.mosaics[wildcards.asi_mosaic][1]],
     output:
-        nc=result(ASI, "mosaic", "{mosaic}.nc"),
+        nc=result(ASI, "mosaic", "{asi_mosaic}.nc"),
         png=report(
-            result(ASI, "mosaic", "{mosaic}.png"),
+            result(ASI, "mosaic", "{asi_mosaic}.png"),
             caption="../report/asi/mosaic.rst",
             category="asi",
         ),
     log:
-        log(ASI, "make_asi_mosaic", "{mosaic}"),
+        log(ASI, "make_asi_mosaic", "{asi_mosaic}"),
     benchmark:
-        bench(ASI, "make_asi_mosaic", "{mosaic}")
+        bench(ASI, "make_asi_mosaic", "{asi_mosaic}")
     params:
-        when=lambda wildcards: ASI_MOSAICS[wildcards.mosaic][0],
+        when=lambda wildcards: ASI_IN.mosaics[wildcards.asi_mosaic][0],
         cfg=lambda wildcards: MC[ASI]["mosaic"],
         code=ASI_CODE,
     conda:
@@ -159,13 +102,13 @@ rule make_asi_mosaic:
 
 rule make_asi_movie:
     input:
-        result(ASI, "l1", "{granule}.nc"),
+        result(ASI, "l1", "{site_hour}.nc"),
     output:
-        result(ASI, "movie", "{granule}.mp4"),
+        result(ASI, "movie", "{site_hour}.mp4"),
     log:
-        log(ASI, "make_asi_movie", "{granule}"),
+        log(ASI, "make_asi_movie", "{site_hour}"),
     benchmark:
-        bench(ASI, "make_asi_movie", "{granule}")
+        bench(ASI, "make_asi_movie", "{site_hour}")
     params:
         cfg=lambda wildcards: MC[ASI]["movie"],
         code=ASI_CODE,
@@ -177,17 +120,17 @@ rule make_asi_movie:
 
 rule plot_asi_quicklook:
     input:
-        result(ASI, "l1", "{granule}.nc"),
+        result(ASI, "l1", "{site_hour}.nc"),
     output:
         report(
-            result(ASI, "quicklook", "{granule}.png"),
+            result(ASI, "quicklook", "{site_hour}.png"),
             caption="../report/asi/quicklook.rst",
             category="asi",
         ),
     log:
-        log(ASI, "plot_asi_quicklook", "{granule}"),
+        log(ASI, "plot_asi_quicklook", "{site_hour}"),
     benchmark:
-        bench(ASI, "plot_asi_quicklook", "{granule}")
+        bench(ASI, "plot_asi_quicklook", "{site_hour}")
     params:
         cfg=lambda wildcards: MC[ASI]["keogram"],
         code=ASI_CODE,
@@ -198,9 +141,9 @@ rule plot_asi_quicklook:
 
 
 if ASI in MISSIONS:
-    TARGETS[ASI] += [result(ASI, "l1", f"{g}.nc") for g in ASI_HOURS]
-    TARGETS[ASI] += [result(ASI, "quicklook", f"{g}.png") for g in ASI_HOURS]
-    TARGETS[ASI] += [result(ASI, "movie", f"{g}.mp4") for g in ASI_HOURS]
-    TARGETS[ASI] += [result(ASI, "l2", f"{g}.nc") for g in ASI_L2]
-    TARGETS[ASI] += [result(ASI, "keogram", f"{g}.{ext}") for g in ASI_L2 for ext in ("nc", "png")]
-    TARGETS[ASI] += [result(ASI, "mosaic", f"{m}.{ext}") for m in ASI_MOSAICS for ext in ("nc", "png")]
+    TARGETS[ASI] += [result(ASI, "l1", f"{g}.nc") for g in ASI_IN.site_hours]
+    TARGETS[ASI] += [result(ASI, "quicklook", f"{g}.png") for g in ASI_IN.site_hours]
+    TARGETS[ASI] += [result(ASI, "movie", f"{g}.mp4") for g in ASI_IN.site_hours]
+    TARGETS[ASI] += [result(ASI, "l2", f"{g}.nc") for g in ASI_IN.l2_granules]
+    TARGETS[ASI] += [result(ASI, "keogram", f"{g}.{ext}") for g in ASI_IN.l2_granules for ext in ("nc", "png")]
+    TARGETS[ASI] += [result(ASI, "mosaic", f"{m}.{ext}") for m in ASI_IN.mosaics for ext in ("nc", "png")]

@@ -4,4 +4,4 @@ log_to(snakemake.log[0])
 from levelpipe.asi.products import make_quicklook  # noqa: E402
 
 make_quicklook(snakemake.input[0], snakemake.output[0], cfg=snakemake.params.cfg,
-               granule=snakemake.wildcards.granule)
+               granule=snakemake.wildcards.site_hour)
