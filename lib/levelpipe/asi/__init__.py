@@ -1,7 +1,35 @@
 """UCalgary all-sky imagers (THEMIS, REGO, TREx NIR/Blueline/RGB): raw -> L1 -> L2 -> products.
 
-readers: raw PGM / RGB files; skymap: skymaps and the lens-model generator; calibration:
-dark -> flatfield -> Rayleighs; l1/l2: the level products; products: keograms, mosaics, movies,
-quicklooks; simulate: simulated files in the real formats; archive: layout and downloader;
-idlsav: IDL save writer.
+Modules: readers (raw PGM / RGB files), skymap (skymaps, best-skymap selection, lens model),
+calibration (dark -> flatfield -> Rayleighs), l1 / l2 (level products), products (keograms,
+mosaics, movies, quicklooks), simulate (files in the real formats, bundled-sample builder),
+archive (layout, site-hour discovery, downloader), idlsav (IDL save writer), workflow (what the
+rules need at DAG-build time).
+
+Decisions (each is also a ``Decision:`` comment where the code makes it, pinned by tests/asi):
+- orientation: images, skymaps and flatfields exactly as pyucalgarysrs (rows flipped for every
+  instrument, columns too for REGO); ``imshow(origin="lower")`` shows north up, east left.
+- L0 is the raw archive itself (minute PGM/PNG/HDF5 files); the first product is L1.
+- PGM frame time = "Image request start"; exposure = commanded MSEC of "Exposure options"
+  (else TREx "Requested Exposure", else the configured nominal, flagged).
+- RGB PNG: the third file-name field is the microsecond of the second (as pyucalgarysrs).
+- bad frames (garbled header, truncated, other size, no timestamp, undecodable PNG) are skipped
+  and counted by kind (``skipped_frames``), flagged per frame/file; the rest of the file is kept.
+- skymap/calibration choice: valid on the day (stop date inclusive), then latest valid-from,
+  then highest version; legacy "vXX" ranks below every numbered version.
+- detector UID: raw header "Camera Serial Number" first, configured device table second.
+- dark: mean of the configured corner box (default 5x5, rows/cols 0..4 after orientation), kept
+  in float, not truncated, negatives not clipped.
+- Rayleighs = (counts - dark) * flatfield * (R per DN/s) / each frame's own exposure (s);
+  stored as float32 in units "1e10 m-2 s-1" (1 R; UDUNITS has no rayleigh).
+- altitude: linear interpolation between the skymap altitudes (longitude unwrapped about the
+  site), no extrapolation; pixel centres = mean of the four corners.
+- L2 grid: a global lattice of the configured resolution (sites align for mosaics); each cell
+  takes the nearest usable pixel whose footprint (or half a cell diagonal) reaches it; pixels
+  below the minimum elevation are dropped.
+- mosaics: where sites overlap, the higher elevation wins.
+- lens model: ideal equidistant fisheye on a spherical Earth (R = 6371.2 km), values rounded
+  for small bundled files; documented as a model, not a calibration.
+- archive: local layout = the server path below sort_by_project/; downloads refused unless
+  enabled; resume via HTTP Range, size and SHA-256 checks, atomic rename.
 """
