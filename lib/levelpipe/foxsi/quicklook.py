@@ -46,7 +46,10 @@ def plot_spectrum(spectrum_nc, out) -> None:
     ax.set_xlabel("energy [keV]")
     ax.set_ylabel(f"counts per {float(ds.energy[1] - ds.energy[0]):g} keV")
     ax.set_title(f"{ds.attrs.get('flight', 'FOXSI')} count spectra (error mask {ds.attrs['error_mask']})")
-    ax.legend(ncol=2)
+    if ax.lines:
+        ax.legend(ncol=2)
+    else:
+        ax.text(0.5, 0.5, "no selected events with energies", transform=ax.transAxes, ha="center")
     _save(fig, out)
 
 
