@@ -44,8 +44,8 @@ def test_level0_round_trip_every_event_field(flight2, sim2):
 
 def test_wsmr_time_tag_gives_frame_time(flight2, sim2):
     dec = decode.decode_bytes(as_bytes(sim2), sim2.file_type)
-    times, source = l0.frame_times(dec, flight2)
-    assert "WSMR" in source
+    times, source, repaired = l0.frame_times(dec, flight2, 0.05)
+    assert "WSMR" in source and not repaired.any()
     expect = np.datetime64(flight2["launch_utc"], "ns") + np.timedelta64(60, "s")
     assert times[0] == expect
     assert np.all(np.diff(times) == np.timedelta64(10, "ms"))
@@ -54,7 +54,7 @@ def test_wsmr_time_tag_gives_frame_time(flight2, sim2):
 def test_gse_time_from_frame_counter(flight2):
     sim = simulator.simulate(flight2, scenario(file_type="gse", duration_s=2.0), CAL)
     dec = decode.decode_bytes(as_bytes(sim), sim.file_type)
-    times, source = l0.frame_times(dec, flight2)
+    times, source, _ = l0.frame_times(dec, flight2)
     assert dec.wsmr_time_us is None and "frame_counter" in source
     assert times[0] == np.datetime64(flight2["launch_utc"], "ns") + np.timedelta64(60, "s")
 
@@ -121,5 +121,26 @@ def test_gse_time_across_counter_wrap(flight2):
     fl = dict(flight2, launch_frame_counter=(1 << 32) - 6050)
     sim = simulator.simulate(fl, scenario(file_type="gse", duration_s=1.0), CAL)
     dec = decode.decode_bytes(as_bytes(sim), sim.file_type)
-    times, _ = l0.frame_times(dec, fl)
+    times, _, _ = l0.frame_times(dec, fl)
     assert np.all(np.diff(times) == np.timedelta64(10, "ms"))
+
+
+def test_wsmr_time_tag_bit_errors_replaced_and_counted(flight2, sim2):
+    """Decision pinned: tags off the counter relation by > tolerance are replaced by counter time."""
+    buf = as_bytes(sim2).copy()
+    rec = fmt.WSMR.record_bytes
+    hit = [100, 2500, 4000]
+    for i in hit:
+        buf[i * rec + 2] ^= 0x04  # middle word of the big-endian 48-bit tag: +-2**26 us
+    buf[10 * rec + 5] ^= 0x01  # lowest bit: 1 us off, within tolerance, kept as recorded
+    dec = decode.decode_bytes(buf, sim2.file_type)
+    assert dec.counter.size == sim2.frame_counter.size  # the formatter frames are intact
+    times, _, repaired = l0.frame_times(dec, flight2, 0.05)
+    assert np.flatnonzero(repaired).tolist() == hit
+    expect = np.datetime64(flight2["launch_utc"], "ns") + np.timedelta64(60, "s") + \
+        np.arange(dec.counter.size) * np.timedelta64(10, "ms")
+    off = times - expect
+    assert (off[np.arange(off.size) != 10] == np.timedelta64(0, "ns")).all()
+    assert off[10] == np.timedelta64(1, "us") or off[10] == np.timedelta64(-1, "us")
+    dets, hk = l0.level0(dec, flight2, 0.05)
+    assert hk.attrs["wsmr_time_tags_replaced"] == int(hk["wsmr_time_tags_replaced"]) == 3

@@ -23,22 +23,40 @@ REFERENCES = ("Krucker et al. 2014, ApJL 793, L32 (FOXSI-1); Glesener et al. 201
               "foxsi-science IDL software, https://github.com/foxsi/foxsi-science")
 
 
-def frame_times(dec: DecodedFile, flight: dict) -> tuple[np.ndarray, str]:
-    """UTC datetime64[ns] of every frame and a sentence saying where it came from.
+def counter_steps(dec: DecodedFile, flight: dict) -> np.ndarray:
+    """Frames since launch of every frame (negative before launch), across 32-bit counter wraps."""
+    # The counter may wrap during a recording: take the difference modulo 2**32 as a signed
+    # number so frames before launch get negative values and a wrap changes nothing.
+    return (dec.counter - int(flight["launch_frame_counter"]) + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def frame_times(dec: DecodedFile, flight: dict, wsmr_tolerance_s: float | None = None
+                ) -> tuple[np.ndarray, str, np.ndarray]:
+    """UTC datetime64[ns] of every frame, a sentence saying where it came from, and a bool
+    array marking WSMR time tags that were replaced.
 
     Decision: WSMR files are timed by their WSMR time tag (us since 00:00 UTC of the launch
     day); GSE files, which have no clock, by launch_utc + (frame_counter - launch_frame_counter)
     x frame_period_s from the flight config.
+    Decision: the WSMR time tag is outside the formatter checksum, so it is checked against the
+    frame counter: a tag further than `wsmr_tolerance_s` from the file's median offset between
+    tag and counter time (a bit error) is replaced by that offset plus the counter time, and
+    counted; the frame itself is intact and kept.
     """
-    if dec.wsmr_time_us is not None:
-        return (fl.launch_day(flight) + dec.wsmr_time_us.astype("timedelta64[us]").astype("timedelta64[ns]"),
-                "WSMR time tag (us since 00:00 UTC of the launch day)")
     period_ns = int(round(float(flight["frame_period_s"]) * 1e9))
-    # The 32-bit counter may wrap during a recording: take the difference modulo 2**32 as a
-    # signed number so frames before launch get negative times and a wrap changes nothing.
-    steps = (dec.counter - int(flight["launch_frame_counter"]) + (1 << 31)) % (1 << 32) - (1 << 31)
-    return (fl.launch_time(flight) + (steps * period_ns).astype("timedelta64[ns]"),
-            "launch_utc + (frame_counter - launch_frame_counter) * frame_period_s")
+    counter_ns = counter_steps(dec, flight) * period_ns
+    repaired = np.zeros(dec.counter.size, dtype=bool)
+    if dec.wsmr_time_us is None:
+        return (fl.launch_time(flight) + counter_ns.astype("timedelta64[ns]"),
+                "launch_utc + (frame_counter - launch_frame_counter) * frame_period_s", repaired)
+    tag_ns = dec.wsmr_time_us.astype(np.int64) * 1000
+    if wsmr_tolerance_s is not None and tag_ns.size:
+        offset = tag_ns - counter_ns
+        ref = int(np.median(offset))
+        repaired = np.abs(offset - ref) > wsmr_tolerance_s * 1e9
+        tag_ns = np.where(repaired, ref + counter_ns, tag_ns)
+    return (fl.launch_day(flight) + tag_ns.astype("timedelta64[ns]"),
+            "WSMR time tag (us since 00:00 UTC of the launch day)", repaired)
 
 
 def fault_variables(dec: DecodedFile) -> tuple[dict, dict]:
@@ -98,10 +116,14 @@ def _frame_vars(f: np.ndarray, rows: np.ndarray, counter: np.ndarray) -> dict:
     }
 
 
-def level0(dec: DecodedFile, flight: dict) -> tuple[list[xr.Dataset], xr.Dataset]:
+def level0(dec: DecodedFile, flight: dict, wsmr_tolerance_s: float | None = None
+           ) -> tuple[list[xr.Dataset], xr.Dataset]:
     """Level-0 datasets of one decoded file: ([D0..D6], housekeeping)."""
-    times, time_source = frame_times(dec, flight)
+    times, time_source, repaired = frame_times(dec, flight, wsmr_tolerance_s)
     fvars, fattrs = fault_variables(dec)
+    fvars["wsmr_time_tags_replaced"] = xr.Variable((), np.int64(repaired.sum()), {
+        "long_name": "WSMR time tags inconsistent with the frame counter, replaced by counter time", "units": "1"})
+    fattrs["wsmr_time_tags_replaced"] = int(repaired.sum())
     time_attrs = {"standard_name": "time", "long_name": "frame time (UTC)", "comment": time_source}
     inflight = fl.inflight(flight, (times - fl.launch_time(flight)) / np.timedelta64(1, "s"))
     dets = []
@@ -169,7 +191,7 @@ def make_l0(telemetry: str | os.PathLike, det_outputs: list, hk_output: str | os
     dec = decode_file(telemetry, byteorder=cfg["decode"]["byteorder"], sniff_bytes=cfg["decode"]["sniff_bytes"],
                       max_missing_run=cfg["decode"]["max_missing_run"])
     flight = cfg["flight"]
-    dets, hk = level0(dec, flight)
+    dets, hk = level0(dec, flight, cfg["decode"]["wsmr_time_tolerance_s"])
     name = Path(telemetry).name
     for det, (ds, out) in enumerate(zip(dets, det_outputs)):
         write_netcdf(ds, out, title=f"{flight['name']} detector D{det} level 0 events from {name}",

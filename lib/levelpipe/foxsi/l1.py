@@ -232,7 +232,8 @@ def level1_housekeeping(hk: xr.Dataset, flight: dict, cfg: dict) -> xr.Dataset:
         val = np.where(chan == k, raw * ch["scale"] + ch["offset"], np.nan)
         out[ch["name"]] = (("time",), val, {"long_name": ch["long_name"], "units": ch["units"]})
     for name in hk.data_vars:
-        if name.startswith("bad_frames_") or name in ("frames_decoded", "unframed_bytes", "counter_resets"):
+        if name.startswith("bad_frames_") or name in ("frames_decoded", "unframed_bytes", "counter_resets",
+                                                      "wsmr_time_tags_replaced"):
             out[name] = hk[name]
     return xr.Dataset(out, coords={"time": hk["time"], "detector": hk["detector"]},
                       attrs={"flight": flight["name"]})
@@ -247,7 +248,7 @@ def make_l1(det_inputs: list, hk_input, out_events, out_hk, cfg: dict) -> None:
     hk0 = read_netcdf(hk_input)
     flight = cfg["flight"]
     ev = level1_events(l0s, flight, cfg["l1"])
-    for k in ("frames_decoded", *(f"bad_frames_{kind}" for kind in fmt.FAULT_KINDS)):
+    for k in ("frames_decoded", "wsmr_time_tags_replaced", *(f"bad_frames_{kind}" for kind in fmt.FAULT_KINDS)):
         ev.attrs[k] = int(hk0.attrs[k])
     write_netcdf(ev, out_events, title=f"{flight['name']} level 1 events",
                  summary=("FOXSI events with common-mode-subtracted hit, associated and unrelated strips, "
