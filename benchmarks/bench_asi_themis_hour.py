@@ -54,7 +54,8 @@ def main() -> None:
 
         def ours():
             ds = build_l1(files, None, cfg)
-            prep = prepare_skymap(read_skymap(sky_path), 110 * u.km, cfg["l2"]["min_elevation_deg"] * u.deg)
+            prep = prepare_skymap(read_skymap(sky_path), cfg["l2"]["altitude_km"]["themis"] * u.km,
+                                  cfg["l2"]["min_elevation_deg"] * u.deg)
             grid = GridMapping(prep, cfg["l2"]["lat_resolution_deg"], cfg["l2"]["lon_resolution_deg"])
             return ds, grid.project(ds["image"].values)
 

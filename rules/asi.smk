@@ -45,7 +45,7 @@ rule project_asi_l2:
         bench(ASI, "project_asi_l2", "{site_hour}")
     params:
         root=lambda wildcards: str(ASI_IN.root),
-        cfg=lambda wildcards: {k: MC[ASI][k] for k in ("instruments", "l2")},
+        cfg=lambda wildcards: {"l2": MC[ASI]["l2"]},
         code=ASI_CODE,
     conda:
         ENV

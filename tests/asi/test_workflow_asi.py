@@ -55,9 +55,14 @@ def _load(path):
 
 def test_rerun_per_level_gives_identical_products(run):
     res = run / "results" / "asi"
-    before = {p: _load(p) for lvl in ("l1", "l2") for p in sorted((res / lvl).glob("*.nc"))}
-    snakemake(run, "--forcerun", "calibrate_asi_l1", "project_asi_l2", "--until", "project_asi_l2",
-              missions=["asi"])
+    levels = ("l1", "l2", "keogram", "mosaic")
+    before = {p: _load(p) for lvl in levels for p in sorted((res / lvl).glob("*.nc"))}
+    # force L1 and ask for the keograms and mosaics: every level below L1 reruns from new inputs
+    targets = [str(p.relative_to(run)) for p in before if p.parent.name in ("keogram", "mosaic")]
+    proc = snakemake(run, "--forcerun", "calibrate_asi_l1", *targets, missions=["asi"])
+    log = proc.stdout + proc.stderr
+    for rule in ("calibrate_asi_l1", "project_asi_l2", "make_asi_keogram", "make_asi_mosaic"):
+        assert f"rule {rule}:" in log, rule
     for p, ds in before.items():
         after = _load(p)
         assert ds.identical(after), p.name

@@ -86,14 +86,15 @@ def make_l2(l1_path: str | os.PathLike, output: str | os.PathLike, *, skymap_roo
     with xr.open_dataset(l1_path, engine="netcdf4") as l1:
         attrs = dict(l1.attrs)
         instrument, site = attrs["instrument"], attrs["site_uid"]
-        icfg = cfg["instruments"][instrument]
         l2cfg = cfg["l2"]
         time = l1["time"].values
         sky_path = best_skymap(skymap_root, instrument, site, time[0])
         sky = read_skymap(sky_path)
         if sky.elevation.shape != l1["image"].shape[1:3]:
             raise AsiError(f"skymap {sky.elevation.shape} does not match images {l1['image'].shape[1:3]}", sky_path)
-        altitude = float(icfg["altitude_km"]) * u.km
+        if instrument not in l2cfg["altitude_km"]:
+            raise AsiError(f"no l2.altitude_km configured for {instrument}")
+        altitude = float(l2cfg["altitude_km"][instrument]) * u.km
         prep = prepare_skymap(sky, altitude, float(l2cfg["min_elevation_deg"]) * u.deg)
         grid = GridMapping(prep, float(l2cfg["lat_resolution_deg"]), float(l2cfg["lon_resolution_deg"]))
         extra = l1["image"].shape[3:]
@@ -146,5 +147,5 @@ def make_l2(l1_path: str | os.PathLike, output: str | os.PathLike, *, skymap_roo
                  f"{l2cfg['lon_resolution_deg']} degree latitude/longitude grid, elevation >= "
                  f"{l2cfg['min_elevation_deg']} degrees, nearest-pixel resampling."),
         mission="asi", level="L2", inputs=[l1_path, sky_path],
-        config={"instrument": icfg, "l2": l2cfg},
+        config={"l2": l2cfg},
     )
