@@ -114,3 +114,16 @@ def test_checksum_and_size_mismatch_fail_without_leaving_files(tmp_path, server)
     with pytest.raises(ArchiveError):
         download(f"{server}/f", tmp_path / "g", enabled=True, expected_size=5, retries=0, pause_s=0)
     assert not any(tmp_path.iterdir())
+
+
+def test_command_line_uses_config_and_layout(tmp_path, server):
+    import yaml
+    from levelpipe.asi.archive import main
+    cfg = tmp_path / "asi.yaml"
+    cfg.write_text(yaml.safe_dump({"archive": {"enabled": False, "base_url": server, "timeout_s": 5, "retries": 0}}))
+    url = f"{server}/THEMIS/asi/stream0/2014/03/10/gill_themis19/ut06/x.pgm.gz"
+    with pytest.raises(ArchiveError, match="disabled"):
+        main(["--config", str(cfg), "--root", str(tmp_path / "arc"), url])
+    cfg.write_text(yaml.safe_dump({"archive": {"enabled": True, "base_url": server, "timeout_s": 5, "retries": 0}}))
+    main(["--config", str(cfg), "--root", str(tmp_path / "arc"), url])
+    assert (tmp_path / "arc/THEMIS/asi/stream0/2014/03/10/gill_themis19/ut06/x.pgm.gz").read_bytes() == PAYLOAD

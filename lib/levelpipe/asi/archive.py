@@ -46,7 +46,7 @@ def find_site_hours(root: str | os.PathLike) -> dict[str, list[Path]]:
         if not p.is_file() or not p.name.lower().endswith(_RAW_SUFFIXES):
             continue
         parts = p.relative_to(root).parts
-        if "stream0" not in "/".join(parts[:-1]) and not any(s.startswith("stream0") for s in parts):
+        if not any(part.startswith("stream0") for part in parts[:-1]):  # stream0, stream0.colour, ...
             continue
         try:
             g = granule_name(p)
@@ -157,3 +157,29 @@ def download_many(urls: Iterable[str], root: str | os.PathLike, base_url: str, *
             continue
         out.append(download(url, dest, enabled=enabled, sha256=(checksums or {}).get(url), **kw))
     return out
+
+
+def main(argv=None) -> None:
+    """Fill a local archive from server URLs, e.g.
+
+        python -m levelpipe.asi.archive --config config/asi.yaml --root /data/asi URL [URL ...]
+
+    Uses the `archive` section of the config; refuses unless `archive.enabled` is true there.
+    """
+    import argparse
+
+    import yaml
+    ap = argparse.ArgumentParser(description="download UCalgary ASI files into the local archive layout")
+    ap.add_argument("--config", required=True, help="asi config YAML (its archive section is used)")
+    ap.add_argument("--root", required=True, help="local archive root")
+    ap.add_argument("urls", nargs="+")
+    args = ap.parse_args(argv)
+    with open(args.config) as f:
+        cfg = yaml.safe_load(f)["archive"]
+    for p in download_many(args.urls, args.root, cfg["base_url"], enabled=bool(cfg["enabled"]),
+                           timeout_s=float(cfg["timeout_s"]), retries=int(cfg["retries"])):
+        print(p)
+
+
+if __name__ == "__main__":
+    main()

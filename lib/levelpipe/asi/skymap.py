@@ -144,7 +144,9 @@ def read_skymap(path: str | os.PathLike) -> Skymap:
             raw = readsav(str(path), python_dict=True)["skymap"][0]
     except Exception as err:  # noqa: BLE001 - any parse failure of a third-party format
         raise AsiError(f"cannot read skymap: {err}", path) from err
-    flip_rows, flip_cols = ORIENTATION[SKYMAP_PROJECT.get(name.project, "themis")]
+    if name.project not in SKYMAP_PROJECT:
+        raise AsiError(f"unknown skymap project {name.project!r} (orientation unknown)", path)
+    flip_rows, flip_cols = ORIENTATION[SKYMAP_PROJECT[name.project]]
     el = np.asarray(raw.full_elevation, dtype=np.float64)
     az = np.asarray(raw.full_azimuth, dtype=np.float64)
     lat = np.asarray(raw.full_map_latitude, dtype=np.float64)
