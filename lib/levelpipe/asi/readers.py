@@ -13,7 +13,7 @@ legacy PNG frames, single or in a ``.png.tar`` per minute, named
 Reads are whole-file and vectorised: a file is decompressed once, frame headers are located
 with a regular expression (the only per-frame work is parsing the few-hundred-byte headers),
 and all frames are gathered at once through a sliding-window view indexed at the frame offsets
-into an (n_frame, row, col) array; the next files are decompressed in threads meanwhile.
+into an (n_frame, row, col) array; the next files are read in threads meanwhile.
 A frame that cannot be read (garbled header, truncated data, other size, no timestamp) is
 skipped and counted by kind; the rest of the file is kept.
 
@@ -260,25 +260,24 @@ def read_pgm(path: str | os.PathLike, data: bytes | None = None) -> Frames:
     return parse_pgm_bytes(_open_bytes(path) if data is None else data, path, ORIENTATION[instrument])
 
 
-# Decompression (zlib/bz2 release the GIL) of the next files runs in this many threads while
-# the current file is parsed; a pure speed setting, no effect on results.
-DECOMPRESS_THREADS = max(1, min(4, os.cpu_count() or 1))
+# Files ahead of the one being consumed are read (inflated and parsed) in this many threads;
+# zlib/ISA-L inflate and the numpy gathers release the GIL. A speed setting only.
+READ_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-def iter_raw(paths) -> "Iterator[Frames]":
-    """Frames of each file in `paths`, in order; PGM files are decompressed ahead in threads
-    (at most 2 x DECOMPRESS_THREADS buffers in flight, so memory stays bounded)."""
+def iter_raw(paths) -> Iterator[Frames]:
+    """Frames of each file in `paths`, in order, read ahead in threads (at most
+    2 x READ_THREADS files in flight, so memory stays bounded)."""
     from concurrent.futures import ThreadPoolExecutor
     paths = [Path(p) for p in paths]
-    pgm = [parse_filename(p).instrument != "trex_rgb" for p in paths]
-    ahead = 2 * DECOMPRESS_THREADS
-    with ThreadPoolExecutor(max_workers=DECOMPRESS_THREADS) as pool:
+    ahead = 2 * READ_THREADS
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         futures = {}
-        for i, p in enumerate(paths):
+        for i in range(len(paths)):
             for j in range(i, min(i + ahead, len(paths))):
-                if pgm[j] and j not in futures:
-                    futures[j] = pool.submit(_open_bytes, paths[j])
-            yield read_pgm(p, futures.pop(i).result()) if pgm[i] else read_rgb(p)
+                if j not in futures:
+                    futures[j] = pool.submit(read_raw, paths[j])
+            yield futures.pop(i).result()
 
 
 def _png_frame_name(name: str) -> tuple[np.datetime64, dict[str, str]]:
