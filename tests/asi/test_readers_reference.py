@@ -6,6 +6,7 @@ and every timestamp identical to what pyucalgarysrs returns for the same file.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,3 +55,25 @@ def test_site_hour_assembly_identical_to_reference(srs_readers):
     np.testing.assert_array_equal(ours.images, np.moveaxis(ref.data, 2, 0))
     np.testing.assert_array_equal(ours.time, np.array(ref.timestamp, dtype="datetime64[ns]"))
     assert ours.images.shape == (40, 256, 256)
+
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "asi"
+
+
+def test_rego_orientation_matches_reference_on_simulated_file(srs_readers):
+    """No real REGO file is available offline; the bundled simulated one has the real format,
+    so it pins REGO's extra column flip against pyucalgarysrs (images, skymap, flatfield)."""
+    from levelpipe.asi.calibration import read_flatfield
+    from levelpipe.asi.skymap import read_skymap
+    raw = next(RESOURCES.rglob("*_rego-652_6300.pgm.gz"))
+    ours = read_raw(raw)
+    ref = srs_readers.read_rego([str(raw)], quiet=True)
+    np.testing.assert_array_equal(ours.images, np.moveaxis(ref.data, -1, 0))
+    np.testing.assert_array_equal(ours.time, np.array(ref.timestamp, dtype="datetime64[ns]"))
+    sky_path = next(RESOURCES.rglob("rego_skymap_*.sav"))
+    sky, ref_sky = read_skymap(sky_path), srs_readers.read_skymap([str(sky_path)], quiet=True).data[0]
+    np.testing.assert_array_equal(sky.elevation, ref_sky.full_elevation)
+    np.testing.assert_array_equal(sky.map_longitude, ref_sky.full_map_longitude)
+    ff_path = next(RESOURCES.rglob("REGO_flatfield_*.sav"))
+    ref_ff = srs_readers.read_calibration([str(ff_path)], quiet=True).data[0]
+    np.testing.assert_array_equal(read_flatfield(ff_path, "rego"), ref_ff.flat_field_multiplier)
