@@ -11,7 +11,10 @@ def cf_errors(path: str | Path) -> list[str]:
     suite = CheckSuite()
     suite.load_all_available_checkers()
     ds = suite.load_dataset(str(path))
-    groups = suite.run_all(ds, ["cf"], skip_checks=[])
+    try:
+        groups = suite.run_all(ds, ["cf"], skip_checks=[])
+    finally:
+        ds.close()  # an open HDF5 handle makes later opens of the same file crash in-process
     errors = []
     for _name, (results, _errs) in groups.items():
         for r in results:

@@ -136,10 +136,6 @@ def make_l2(l1_path: str | os.PathLike, output: str | os.PathLike, *, skymap_roo
         "geospatial_lat_min": float(grid.latitude.min()), "geospatial_lat_max": float(grid.latitude.max()),
         "geospatial_lon_min": float(grid.longitude.min()), "geospatial_lon_max": float(grid.longitude.max()),
     })
-    # coordinates must not carry a _FillValue (CF 2.5.1); the shared writer gives every float one
-    # unless the encoding says otherwise
-    for name in ("latitude", "longitude"):
-        ds[name].encoding["_FillValue"] = None
     return write_netcdf(
         ds, output,
         title=f"UCalgary {instrument} all-sky images on a geographic grid, {granule}, level 2",

@@ -66,7 +66,6 @@ def build_keogram(l2: xr.Dataset) -> xr.Dataset:
                     attrs={k: v for k, v in l2.attrs.items() if k.startswith(("instrument", "site_", "device",
                                                                               "projection", "skymap"))})
     ds.attrs["keogram_longitude_deg"] = float(lon[j])
-    ds["latitude"].encoding["_FillValue"] = None
     return ds
 
 
@@ -174,8 +173,6 @@ def build_mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tol
         attrs={"mosaic_time": np.datetime_as_string(when, unit="s") + "Z", "site_list": " ".join(sites),
                "projection_altitude_km": float(frames[0][0].attrs.get("projection_altitude_km", np.nan))},
     )
-    out["latitude"].encoding["_FillValue"] = None
-    out["longitude"].encoding["_FillValue"] = None
     return out
 
 

@@ -128,7 +128,9 @@ def write_netcdf(
             # POSIX-style count: UTC labels without leap seconds (CF 1.11 units_metadata).
             var.attrs.setdefault("units_metadata", "leap_seconds: none")
         elif var.dtype.kind == "f":
-            enc["_FillValue"] = np.nan if "_FillValue" not in var.encoding else var.encoding["_FillValue"]
+            # Coordinate variables must not have missing values (CF 5), so no _FillValue for them.
+            default = None if name in ds.dims else np.nan
+            enc["_FillValue"] = var.encoding.get("_FillValue", default)
         elif var.dtype.kind in "iub":
             enc["_FillValue"] = None
         if var.ndim >= 1 and var.size > 4096 and var.dtype.kind in "iuf":
