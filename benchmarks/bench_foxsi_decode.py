@@ -7,20 +7,21 @@ afterwards. Run:  python benchmarks/bench_foxsi_decode.py
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
-from levelpipe.foxsi import calibration, decode, l0, l1, l2, simulator  # noqa: E402
+from levelpipe.foxsi import calibration, config, decode, l0, l1, l2, simulator  # noqa: E402
 
 TARGET_MB = 200
 REPEATS = 5
@@ -29,15 +30,15 @@ REPEATS = 5
 def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     cfg = yaml.safe_load((REPO / "config" / "foxsi.yaml").read_text())
-    flight = copy.deepcopy(simulator.load_flight("foxsi2"))
-    period = flight["frame_period_s"]
+    flight = simulator.load_flight("foxsi2")
     n_frames = int(np.ceil(TARGET_MB * 1e6 / 512))
-    duration = n_frames * period
-    flight["flight_duration_s"] = 60.0 + duration + 10
-    flight["targets"] = [dict(flight["targets"][0], end_s=60.0 + duration + 10)]
+    duration = n_frames * flight.frame_period
+    start = 60.0 * u.s
+    end = start + duration + 10 * u.s
+    flight = flight.replace(flight_duration=end, targets=[dataclasses.replace(flight.targets[0], end=end)])
     sc = simulator.default_scenario()
-    sc.update(file_type="gse", duration_s=duration, start_s=60.0, seed=7)
-    sc["hv"] = dict(sc["hv"], ramp_start_s=59.0, ramp_duration_s=1.0)
+    sc.update(file_type="gse", duration=duration, start=start, seed=7)
+    sc["hv"] = dict(sc["hv"], ramp_start=59.0 * u.s, ramp_duration=1.0 * u.s)
     cal = REPO / "resources" / "foxsi" / "calibration"
     t = time.perf_counter()
     sim = simulator.simulate(flight, sc, cal)
@@ -72,12 +73,13 @@ def main() -> None:
         assert dec_big.byteorder == "big" and dec_big.counter.size == dec.counter.size
         print(f"raw -> L0, same file big-endian, best of {REPEATS}: {best_big:.3f} s "
               f"= {size_mb / best_big:.0f} MB/s per core")
-        gains = calibration.load_gains(flight["gain_files"], cal)
+        gains = calibration.load_gains(flight.gain_files, cal)
+        l1cfg, l2cfg = config.L1Settings.from_config(cfg["l1"]), config.L2Settings.from_config(cfg["l2"])
         t = time.perf_counter()
-        ev1 = l1.level1_events(dets, flight, cfg["l1"])
+        ev1 = l1.level1_events(dets, flight, l1cfg)
         t1 = time.perf_counter() - t
         t = time.perf_counter()
-        ev2 = l2.level2_events(ev1, flight, gains, cfg["l2"])
+        ev2 = l2.level2_events(ev1, flight, gains, l2cfg)
         t2 = time.perf_counter() - t
         n = ev2.sizes["event"]
         print(f"L0 -> L1: {t1:.2f} s, L1 -> L2: {t2:.2f} s for {n} events "

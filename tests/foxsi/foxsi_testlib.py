@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from levelpipe.foxsi import simulator
+from levelpipe.foxsi.config import L1Settings, L2Settings
 
 REPO = Path(__file__).resolve().parents[2]
 CAL = REPO / "resources" / "foxsi" / "calibration"
@@ -23,13 +24,30 @@ def foxsi_config() -> dict:
 
 
 @pytest.fixture(scope="session")
-def flight2() -> dict:
+def flight2_config() -> dict:
+    """config/foxsi2.yaml as the plain dict the workflow passes to the make_* steps."""
+    return simulator.flight_config("foxsi2")
+
+
+@pytest.fixture(scope="session")
+def flight2():
+    """FOXSI-2 as a `config.Flight` (quantities)."""
     return simulator.load_flight("foxsi2")
 
 
 @pytest.fixture(scope="session")
-def flight1() -> dict:
+def flight1():
     return simulator.load_flight("foxsi1")
+
+
+@pytest.fixture(scope="session")
+def l1_settings(foxsi_config):
+    return L1Settings.from_config(foxsi_config["l1"])
+
+
+@pytest.fixture(scope="session")
+def l2_settings(foxsi_config):
+    return L2Settings.from_config(foxsi_config["l2"])
 
 
 def scenario(**changes) -> dict:

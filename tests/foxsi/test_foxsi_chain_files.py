@@ -1,21 +1,22 @@
 """The library chain through files, outside Snakemake: a recording before the HV is up (no events)."""
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 
 from cfcheck import assert_cf_compliant
-from foxsi_testlib import CAL, flight2, foxsi_config, scenario  # noqa: F401  (fixtures)
+from foxsi_testlib import CAL, flight2, flight2_config, foxsi_config, scenario  # noqa: F401  (fixtures)
 from levelpipe.foxsi import l0, l1, l2, products, quicklook, simulator
 from levelpipe.io import read_netcdf
 
 
-def test_recording_without_events_runs_through_every_level(tmp_path, flight2, foxsi_config):
-    sc = scenario(file_type="gse", duration_s=1.0, start_s=10.0)  # HV ramp starts at T+62 s
+def test_recording_without_events_runs_through_every_level(tmp_path, flight2, flight2_config, foxsi_config):
+    sc = scenario(file_type="gse", duration=1.0 * u.s, start=10.0 * u.s)  # HV ramp starts at T+62 s
     sim = simulator.simulate(flight2, sc, CAL)
     assert sim.events["det"].size == 0
     raw = tmp_path / "prelaunch.dat"
     raw.write_bytes(sim.data)
-    cfg = {**foxsi_config, "flight": flight2}
+    cfg = {**foxsi_config, "flight": flight2_config}
     dets = [tmp_path / f"l0_d{d}.nc" for d in range(7)]
     l0.make_l0(raw, dets, tmp_path / "l0_hk.nc", cfg)
     l1.make_l1(dets, tmp_path / "l0_hk.nc", tmp_path / "l1.nc", tmp_path / "l1_hk.nc", cfg)

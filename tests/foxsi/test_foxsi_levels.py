@@ -1,19 +1,21 @@
 """Level 1 / level 2 against the simulated truth, and the decisions the levels make."""
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 import pytest
 
 from levelpipe.foxsi import calibration, decode, flight as fl, formats as fmt, l0, l1, l2, simulator
-from foxsi_testlib import CAL, as_bytes, flight1, flight2, foxsi_config, scenario, sim2  # noqa: F401  (fixtures)
+from foxsi_testlib import (CAL, as_bytes, flight1, flight2, foxsi_config, l1_settings, l2_settings,  # noqa: F401
+                           scenario, sim2)
 
 
-def _chain(sim, flight, cfg):
+def _chain(sim, flight, l1cfg, l2cfg):
     dec = decode.decode_bytes(as_bytes(sim), sim.file_type)
     dets, hk = l0.level0(dec, flight)
-    ev1 = l1.level1_events(dets, flight, cfg["l1"])
-    gains = calibration.load_gains(flight["gain_files"], CAL)
-    return ev1, l2.level2_events(ev1, flight, gains, cfg["l2"]), gains, hk
+    ev1 = l1.level1_events(dets, flight, l1cfg)
+    gains = calibration.load_gains(flight.gain_files, CAL)
+    return ev1, l2.level2_events(ev1, flight, gains, l2cfg), gains, hk
 
 
 def _truth(sim):
@@ -23,8 +25,8 @@ def _truth(sim):
 
 
 @pytest.fixture(scope="module")
-def chain2(sim2, flight2, foxsi_config):
-    return _chain(sim2, flight2, foxsi_config)
+def chain2(sim2, flight2, l1_settings, l2_settings):
+    return _chain(sim2, flight2, l1_settings, l2_settings)
 
 
 def test_positions_within_strip_quantisation(chain2, sim2, flight2):
@@ -33,15 +35,15 @@ def test_positions_within_strip_quantisation(chain2, sim2, flight2):
     np.testing.assert_array_equal(ev2["frame_counter"].values, t["frame_counter"])
     np.testing.assert_array_equal(ev2["hit_strip_p"].values, t["strip_p"])
     np.testing.assert_array_equal(ev2["hit_strip_n"].values, t["strip_n"])
-    half = flight2["strip_pitch_um"] / 2
-    assert np.abs(ev1["det_x"].values - t["det_x_um"]).max() <= half + 1e-9
-    assert np.abs(ev1["det_y"].values - t["det_y_um"]).max() <= half + 1e-9
+    half = flight2.strip_pitch / 2
+    assert np.abs(ev1["det_x"].values * u.um - t["det_x"]).max() <= half + 1e-9 * u.um
+    assert np.abs(ev1["det_y"].values * u.um - t["det_y"]).max() <= half + 1e-9 * u.um
     # Heliocentric: a strip cell is a square of side pitch -> at most pitch/sqrt(2) from its centre,
     # plus the SPARCS count rounding (half a count on each axis).
-    cell = flight2["strip_pitch_um"] / np.sqrt(2) / fl.um_per_arcsec(flight2)
-    sparcs = flight2["sparcs_arcsec_per_count"]
-    d = np.hypot(ev2["hit_xy_solar_x"].values - t["helio_x"], ev2["hit_xy_solar_y"].values - t["helio_y"])
-    assert d.max() <= cell + sparcs
+    cell = flight2.strip_pitch / np.sqrt(2) / fl.plate_scale(flight2)
+    d = np.hypot(ev2["hit_xy_solar_x"].values * u.arcsec - t["helio_x"],
+                 ev2["hit_xy_solar_y"].values * u.arcsec - t["helio_y"])
+    assert d.max() <= cell + flight2.sparcs_scale
 
 
 def test_energies_within_gain_quantisation(chain2, sim2):
@@ -58,10 +60,10 @@ def test_energies_within_gain_quantisation(chain2, sim2):
     for d in np.unique(det):
         s = det == d
         g = gains[d]
-        e0 = g.energy_of(asic[s], ch[s], adc[s])
-        bound[s] = np.maximum(np.abs(g.energy_of(asic[s], ch[s], adc[s] + 0.5) - e0),
-                              np.abs(e0 - g.energy_of(asic[s], ch[s], adc[s] - 0.5)))
-    err = np.abs(ev2["hit_energy"].values[ok] - t["energy_kev"][ok])
+        e0 = g.energy_of(asic[s], ch[s], adc[s]).to_value(u.keV)
+        bound[s] = np.maximum(np.abs(g.energy_of(asic[s], ch[s], adc[s] + 0.5).to_value(u.keV) - e0),
+                              np.abs(e0 - g.energy_of(asic[s], ch[s], adc[s] - 0.5).to_value(u.keV)))
+    err = np.abs(ev2["hit_energy"].values[ok] - t["energy"][ok].to_value(u.keV))
     assert np.all(err <= bound + 1e-9)
     assert np.median(err) < 0.05
 
@@ -79,23 +81,24 @@ def test_nan_gain_strips_and_cdte_flagged_not_guessed(chain2):
     assert ((flag[cdte] & l2.L2_BITS["no_gain_file"]) > 0).all() and np.isnan(e[cdte]).all()
 
 
-def test_calibration_lines_back_within_half_kev(flight1, foxsi_config):
+def test_calibration_lines_back_within_half_kev(flight1, l1_settings, l2_settings):
     """13.93, 17.61, 26.34 and 59.54 keV lines on detectors whose peaks files cover each line."""
-    flight = dict(flight1, gain_files={**flight1["gain_files"], "D2": "peaks_det102_20171031.sav",
-                                       "D5": "peaks_det105_20171031.sav"})
+    flight = flight1.replace(gain_files={**flight1.gain_files, "D2": "peaks_det102_20171031.sav",
+                                         "D5": "peaks_det105_20171031.sav"})
     lines = [13.93, 17.61, 26.34, 59.54]
-    sc = scenario(file_type="gse", duration_s=20.0, rate_per_detector_hz=90.0, sources=[], background_weight=1.0,
-                  spectrum={"lines_kev": lines, "line_weight": 1.0, "continuum_kt_kev": 1.0,
-                            "continuum_min_kev": 4.0, "continuum_max_kev": 5.0},
-                  hv={"ramp_start_s": 0.0, "ramp_duration_s": 1.0, "volts": 200.0, "volts_per_count": 0.125,
-                      "depleted_below_v": 0.0})
+    sc = scenario(file_type="gse", duration=20.0 * u.s, rate_per_detector=90.0 * u.Hz, sources=[],
+                  background_weight=1.0,
+                  spectrum={"lines": lines * u.keV, "line_weight": 1.0, "continuum_kt": 1.0 * u.keV,
+                            "continuum_min": 4.0 * u.keV, "continuum_max": 5.0 * u.keV},
+                  hv={"ramp_start": 0.0 * u.s, "ramp_duration": 1.0 * u.s, "bias": 200.0 * u.V,
+                      "per_count": 0.125 * u.V, "depleted_below": 0.0 * u.V})
     sim = simulator.simulate(flight, sc, CAL)
-    _, ev2, gains, _ = _chain(sim, flight, foxsi_config)
+    _, ev2, gains, _ = _chain(sim, flight, l1_settings, l2_settings)
     e = ev2["hit_energy"].values
     det = ev2["det_num"].values
     checked = 0
     for d, gain in gains.items():
-        covered = gain.lines_kev  # energies measured on every valid strip, per ASIC
+        covered = [c.to_value(u.keV) for c in gain.lines]  # energies measured on every valid strip, per ASIC
         for line in lines:
             if not all(np.any(np.isclose(c, line, atol=0.05)) for c in covered[2:]):
                 continue  # this detector's p-side peaks do not include the line
@@ -149,22 +152,24 @@ def test_hit_associated_unrelated_and_error_bits():
     assert len(bits) == 7
 
 
-def test_livetime_hv_altitude_inflight(chain2, flight2, foxsi_config, sim2):
+def test_livetime_hv_altitude_inflight(chain2, flight2, foxsi_config, l1_settings, sim2):
     ev1, _, _, hk0 = chain2
     c = foxsi_config["l1"]
     # Decision pinned: livetime = ticks x tick; fraction relative to the frame period.
     dead = simulator.default_scenario()["livetime_dead_ticks_per_event"]
-    expect = (flight2["frame_period_s"] / c["livetime_tick_s"] - dead) * c["livetime_tick_s"]
-    np.testing.assert_allclose(ev1["livetime"].values, expect)
-    np.testing.assert_allclose(ev1["livetime_fraction"].values, expect / flight2["frame_period_s"])
+    tick = l1_settings.livetime_tick
+    expect = ((flight2.frame_period / tick).to_value(u.one) - dead) * tick
+    np.testing.assert_allclose(ev1["livetime"].values * u.s, expect)
+    np.testing.assert_allclose(ev1["livetime_fraction"].values, (expect / flight2.frame_period).to_value(u.one))
     assert np.all(ev1["hv"].values >= 195.0) and np.all(ev1["hv_nominal"].values == 1)
-    t = (ev1["time"].values - fl.launch_time(flight2)) / np.timedelta64(1, "s")
-    np.testing.assert_allclose(ev1["altitude"].values, np.interp(t, flight2["altitude"]["time_s"],
-                                                                 flight2["altitude"]["altitude_km"]))
+    t = flight2.time_since_launch(ev1["time"].values)
+    np.testing.assert_allclose(ev1["altitude"].values, np.interp(t.to_value(u.s), flight2.altitude_time.to_value(u.s),
+                                                                 flight2.altitude.to_value(u.km)))
     assert np.all(ev1["inflight"].values == 1)
-    assert fl.inflight(flight2, [-1.0, 0.0, 900.0, 900.5]).tolist() == [False, True, True, False]
-    assert np.isnan(fl.altitude_km(flight2, [-5.0, 1e4])).all()  # never extrapolated
-    hk1 = l1.level1_housekeeping(hk0, flight2, c)
+    assert fl.inflight(flight2, [-1.0, 0.0, 900.0, 900.5] * u.s).tolist() == [False, True, True, False]
+    assert fl.inflight(flight2, [0.0, 15.0, 15.1] * u.min).tolist() == [True, True, False]  # converted to s
+    assert np.isnan(fl.altitude(flight2, [-5.0, 1e4] * u.s)).all()  # never extrapolated
+    hk1 = l1.level1_housekeeping(hk0, flight2, l1_settings)
     hv = hk1["hv"].values
     assert hv[0] == 0.0 and hv[-1] == 200.0 and np.all(np.diff(hv) >= 0)  # the ramp
     for k, ch in enumerate(c["housekeeping"]):
@@ -177,14 +182,18 @@ def test_livetime_hv_altitude_inflight(chain2, flight2, foxsi_config, sim2):
 
 def test_rotation_and_pointing_decisions(flight2):
     det = np.arange(7)
-    x, y = np.full(7, 750.0), np.full(7, -300.0)
+    x, y = np.full(7, 750.0) * u.um, np.full(7, -300.0) * u.um
     px, py = fl.detector_to_payload(flight2, det, x, y)
+    assert px.unit == u.arcsec and py.unit == u.arcsec
     bx, by = fl.payload_to_detector(flight2, det, px, py)
-    np.testing.assert_allclose([bx, by], [x, y])
+    np.testing.assert_allclose(bx, x)
+    np.testing.assert_allclose(by, y)
     # D5 of FOXSI-2 is rotated by +90 deg: detector +x is payload +y.
-    px, py = fl.detector_to_payload(flight2, np.array([5]), np.array([1000.0]), np.array([0.0]))
-    np.testing.assert_allclose([px[0], py[0]], [0.0, 1000.0 / fl.um_per_arcsec(flight2)], atol=1e-9)
-    cx, cy = fl.pointing(flight2, np.array([10.0, 200.0, 5000.0]), np.array([10, 0, 0]), np.array([-20, 0, 0]))
-    ox, oy = flight2["pointing_offset_arcsec"]
-    assert cx[0] == -850.0 - 2.0 + ox and cy[0] == 150.0 + 1.0 + oy
-    assert cx[1] == 0.0 + ox and np.isnan(cx[2])
+    px, py = fl.detector_to_payload(flight2, np.array([5]), [1.0] * u.mm, [0.0] * u.mm)
+    np.testing.assert_allclose(px, [0.0] * u.arcsec, atol=1e-9 * u.arcsec)
+    np.testing.assert_allclose(py, 1000.0 * u.um / fl.plate_scale(flight2))
+    cx, cy = fl.pointing(flight2, [10.0, 200.0, 5000.0] * u.s, np.array([10, 0, 0]), np.array([-20, 0, 0]))
+    ox, oy = flight2.pointing_offset.to_value(u.arcsec)
+    assert cx.unit == u.arcsec
+    assert cx[0].value == -850.0 - 2.0 + ox and cy[0].value == 150.0 + 1.0 + oy
+    assert cx[1].value == 0.0 + ox and np.isnan(cx[2])

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 
 from levelpipe.errors import FoxsiError
@@ -22,7 +23,8 @@ from levelpipe.foxsi import formats as fmt
 class GainTable:
     """Sorted (ADC, energy) calibration points per strip.
 
-    adc, energy: float64 arrays (asic, channel, peak), ADC counts and keV, sorted by ADC.
+    adc: float64 array (asic, channel, peak) of ADC counts (plain numbers), sorted by ADC;
+    energy: Quantity (keV) of the same shape.
     valid: bool (asic, channel) - False for strips whose points contain NaN or are not monotonic.
     source: the file name the table came from.
     """
@@ -32,17 +34,22 @@ class GainTable:
     valid: np.ndarray
     source: str
 
+    def __post_init__(self):
+        self.energy = u.Quantity(self.energy, dtype=np.float64).to(u.keV)
+
     @property
-    def lines_kev(self) -> np.ndarray:
-        """Calibration energies (keV, > 0) measured on every valid strip of each ASIC: (asic,) of arrays."""
+    def lines(self) -> list[u.Quantity]:
+        """Calibration line energies (keV, > 0) present on the valid strips of each ASIC: one Quantity per ASIC."""
         out = []
+        energy = self.energy.to_value(u.keV)
         for a in range(self.adc.shape[0]):
-            e = self.energy[a][self.valid[a]]
-            out.append(np.unique(e[e > 0]) if e.size else np.array([]))
+            e = energy[a][self.valid[a]]
+            out.append((np.unique(e[e > 0]) if e.size else np.array([])) << u.keV)
         return out
 
-    def energy_of(self, asic: np.ndarray, channel: np.ndarray, adc: np.ndarray) -> np.ndarray:
-        """Energy (keV) of common-mode-subtracted `adc` on strips (asic, channel); NaN on invalid strips.
+    def energy_of(self, asic: np.ndarray, channel: np.ndarray, adc: np.ndarray) -> u.Quantity:
+        """Energy (Quantity, keV) of common-mode-subtracted `adc` (ADC counts, plain numbers) on
+        strips (asic, channel); NaN on invalid strips.
 
         Decision: piecewise-linear interpolation between the peaks sorted by ADC, extrapolated
         with the first/last segment outside the tabulated range - the behaviour of IDL
@@ -50,13 +57,14 @@ class GainTable:
         carry extrapolated points (e.g. 101-269 keV on ASICs 0/1) so a straight interpolation
         reproduces the original level 2 and returns every tabulated line exactly.
         """
-        return _interp_rows(self.adc[asic, channel], self.energy[asic, channel], adc,
-                            self.valid[asic, channel])
+        return _interp_rows(self.adc[asic, channel], self.energy.to_value(u.keV)[asic, channel], adc,
+                            self.valid[asic, channel]) << u.keV
 
-    def adc_of(self, asic: np.ndarray, channel: np.ndarray, energy: np.ndarray) -> np.ndarray:
-        """Inverse of `energy_of`: ADC (float, common mode removed) for `energy` keV; NaN on invalid strips."""
-        return _interp_rows(self.energy[asic, channel], self.adc[asic, channel], energy,
-                            self.valid[asic, channel])
+    def adc_of(self, asic: np.ndarray, channel: np.ndarray, energy: u.Quantity) -> np.ndarray:
+        """Inverse of `energy_of`: ADC (float counts, common mode removed) for `energy` (a Quantity in
+        any energy unit); NaN on invalid strips."""
+        return _interp_rows(self.energy.to_value(u.keV)[asic, channel], self.adc[asic, channel],
+                            u.Quantity(energy).to_value(u.keV), self.valid[asic, channel])
 
 
 def _interp_rows(xp: np.ndarray, fp: np.ndarray, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -100,7 +108,7 @@ def read_peaks(path: str | os.PathLike) -> GainTable:
     energy = np.take_along_axis(energy, order, axis=-1)
     with np.errstate(invalid="ignore"):
         monotonic = (np.diff(adc, axis=-1) > 0).all(axis=-1) & (np.diff(energy, axis=-1) > 0).all(axis=-1)
-    return GainTable(adc=adc, energy=energy, valid=finite & monotonic, source=path.name)
+    return GainTable(adc=adc, energy=energy << u.keV, valid=finite & monotonic, source=path.name)
 
 
 def load_gains(gain_files: dict, calibration_dir: str | os.PathLike) -> dict[int, GainTable | None]:

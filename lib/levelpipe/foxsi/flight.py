@@ -1,112 +1,118 @@
 """Per-flight geometry and timing shared by the simulator and the level-1/2 steps.
 
-A *flight config* is one of config/foxsi1.yaml, config/foxsi2.yaml (a dict): launch time,
-frame period, gain files, detector rotation angles, plate scale, SPARCS scale and offset,
-pointing schedule and altitude profile. Everything that differs between FOXSI-1 and FOXSI-2
-is read from it; nothing flight-specific is in code.
+Every function takes a `config.Flight` (built once from config/foxsi1.yaml or foxsi2.yaml by
+`Flight.from_config`: launch time, frame period, gain files, detector rotation angles, plate
+scale, SPARCS scale and offset, pointing schedule and altitude profile) and astropy Quantities,
+and returns Quantities. Everything that differs between FOXSI-1 and FOXSI-2 is read from the
+flight; nothing flight-specific is in code. Each function strips units once on entry and works
+on plain float64 arrays, so it costs the same as the unit-less arithmetic it wraps.
 """
 from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 
 from levelpipe.errors import ConfigError
 from levelpipe.foxsi import formats as fmt
+from levelpipe.foxsi.config import Flight
 
 ARCSEC_PER_RAD = 180.0 * 3600.0 / np.pi
+PLATE_SCALE_UNIT = u.um / u.arcsec
 
 
-def launch_time(flight: dict) -> np.datetime64:
-    return np.datetime64(str(flight["launch_utc"]), "ns")
+def _s(t) -> np.ndarray:
+    """Plain float64 seconds of a time-after-launch Quantity."""
+    return np.asarray(u.Quantity(t).to_value(u.s), dtype=np.float64)
 
 
-def launch_day(flight: dict) -> np.datetime64:
-    """00:00 UTC of the launch day: origin of the WSMR time tags."""
-    return launch_time(flight).astype("datetime64[D]").astype("datetime64[ns]")
+def plate_scale(flight: Flight) -> u.Quantity:
+    """Focal-plane distance per sky angle (um / arcsec): focal length x 1 rad."""
+    # The same float arithmetic as um = mm * 1000 / (arcsec per rad): products stay bit-identical.
+    return (flight.focal_length.to_value(u.mm) * 1000.0 / ARCSEC_PER_RAD) * PLATE_SCALE_UNIT
 
 
-def um_per_arcsec(flight: dict) -> float:
-    """Focal-plane microns per arcsec of sky angle (plate scale)."""
-    return float(flight["focal_length_mm"]) * 1000.0 / ARCSEC_PER_RAD
-
-
-def rotation(flight: dict, det: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rotation(flight: Flight, det: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """cos, sin of the detector -> payload rotation angle for each detector number in `det`."""
-    ang = np.deg2rad(np.asarray(flight["detector_rotation_deg"], dtype=np.float64))[det]
+    ang = np.deg2rad(flight.detector_rotation.to_value(u.deg))[det]
     return np.cos(ang), np.sin(ang)
 
 
-def detector_to_payload(flight: dict, det, x_um, y_um) -> tuple[np.ndarray, np.ndarray]:
-    """Detector coordinates (um from the detector centre) -> payload coordinates (arcsec).
+def detector_to_payload(flight: Flight, det, x, y) -> tuple[u.Quantity, u.Quantity]:
+    """Detector coordinates (length from the detector centre) -> payload coordinates (arcsec).
 
     Decision: payload = R(angle) . detector / plate scale, a pure counter-clockwise rotation by
     the flight's detector_rotation_deg with no mirror flip; the angles are per flight config.
     """
     c, s = rotation(flight, np.asarray(det))
-    k = 1.0 / um_per_arcsec(flight)
-    return (c * x_um - s * y_um) * k, (s * x_um + c * y_um) * k
+    x_um, y_um = u.Quantity(x).to_value(u.um), u.Quantity(y).to_value(u.um)
+    k = 1.0 / plate_scale(flight).to_value(PLATE_SCALE_UNIT)
+    return ((c * x_um - s * y_um) * k) << u.arcsec, ((s * x_um + c * y_um) * k) << u.arcsec
 
 
-def payload_to_detector(flight: dict, det, x_as, y_as) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of detector_to_payload: payload arcsec -> detector um."""
+def payload_to_detector(flight: Flight, det, x, y) -> tuple[u.Quantity, u.Quantity]:
+    """Inverse of detector_to_payload: payload angles -> detector positions (um)."""
     c, s = rotation(flight, np.asarray(det))
-    k = um_per_arcsec(flight)
-    return (c * x_as + s * y_as) * k, (-s * x_as + c * y_as) * k
+    x_as, y_as = u.Quantity(x).to_value(u.arcsec), u.Quantity(y).to_value(u.arcsec)
+    k = plate_scale(flight).to_value(PLATE_SCALE_UNIT)
+    return ((c * x_as + s * y_as) * k) << u.um, ((-s * x_as + c * y_as) * k) << u.um
 
 
-def strip_centre_um(flight: dict, strip) -> np.ndarray:
+def strip_centre(flight: Flight, strip) -> u.Quantity:
     """Centre (um from the detector centre) of side strip 0..127."""
-    return (np.asarray(strip, dtype=np.float64) - (fmt.N_SIDE_STRIPS - 1) / 2.0) * float(flight["strip_pitch_um"])
+    pitch = flight.strip_pitch.to_value(u.um)
+    return ((np.asarray(strip, dtype=np.float64) - (fmt.N_SIDE_STRIPS - 1) / 2.0) * pitch) << u.um
 
 
-def strip_of_um(flight: dict, pos_um) -> np.ndarray:
-    """Side strip number (0..127, -1 off the detector) under a position in um."""
-    s = np.floor(np.asarray(pos_um) / float(flight["strip_pitch_um"]) + fmt.N_SIDE_STRIPS / 2.0).astype(np.int64)
+def strip_of(flight: Flight, pos) -> np.ndarray:
+    """Side strip number (0..127, -1 off the detector) under a position (length from the centre)."""
+    pitch = flight.strip_pitch.to_value(u.um)
+    s = np.floor(u.Quantity(pos).to_value(u.um) / pitch + fmt.N_SIDE_STRIPS / 2.0).astype(np.int64)
     return np.where((s >= 0) & (s < fmt.N_SIDE_STRIPS), s, -1)
 
 
-def target_centre(flight: dict, t_s) -> tuple[np.ndarray, np.ndarray]:
-    """SPARCS target centre (heliocentric arcsec) at times t_s after launch; NaN outside the schedule."""
-    t_s = np.asarray(t_s, dtype=np.float64)
+def target_centre(flight: Flight, t) -> tuple[u.Quantity, u.Quantity]:
+    """SPARCS target centre (heliocentric arcsec) at times `t` after launch; NaN outside the schedule."""
+    t_s = _s(t)
     x = np.full(t_s.shape, np.nan)
     y = np.full(t_s.shape, np.nan)
-    for tgt in flight["targets"]:  # a handful of targets: loop over the schedule, not the events
-        sel = (t_s >= tgt["start_s"]) & (t_s < tgt["end_s"])
-        x[sel] = tgt["x_arcsec"]
-        y[sel] = tgt["y_arcsec"]
-    return x, y
+    for tgt in flight.targets:  # a handful of targets: loop over the schedule, not the events
+        sel = (t_s >= tgt.start.to_value(u.s)) & (t_s < tgt.end.to_value(u.s))
+        x[sel] = tgt.x.to_value(u.arcsec)
+        y[sel] = tgt.y.to_value(u.arcsec)
+    return x << u.arcsec, y << u.arcsec
 
 
-def pointing(flight: dict, t_s, pitch_counts, yaw_counts) -> tuple[np.ndarray, np.ndarray]:
-    """Heliocentric arcsec of the optical axis: target centre + SPARCS yaw/pitch + pointing offset.
+def pointing(flight: Flight, t, pitch_counts, yaw_counts) -> tuple[u.Quantity, u.Quantity]:
+    """Heliocentric position (arcsec) of the optical axis: target centre + SPARCS yaw/pitch + offset.
 
+    pitch_counts, yaw_counts: raw SPARCS fine-pointing counts (plain integers).
     Decision: SPARCS yaw moves the axis along heliocentric x and pitch along y, both with a
     positive sign; the flight's pointing_offset_arcsec (SPARCS boresight to FOXSI optical axis)
     is added. Heliocentric position of an event = payload position + this pointing.
     """
-    cx, cy = target_centre(flight, t_s)
-    k = float(flight["sparcs_arcsec_per_count"])
-    ox, oy = flight["pointing_offset_arcsec"]
-    return (cx + k * np.asarray(yaw_counts, dtype=np.float64) + ox,
-            cy + k * np.asarray(pitch_counts, dtype=np.float64) + oy)
+    cx, cy = (c.to_value(u.arcsec) for c in target_centre(flight, t))
+    k = flight.sparcs_scale.to_value(u.arcsec)
+    ox, oy = flight.pointing_offset.to_value(u.arcsec)
+    return ((cx + k * np.asarray(yaw_counts, dtype=np.float64) + ox) << u.arcsec,
+            (cy + k * np.asarray(pitch_counts, dtype=np.float64) + oy) << u.arcsec)
 
 
-def altitude_km(flight: dict, t_s) -> np.ndarray:
-    """Altitude (km) interpolated linearly in the flight's table; NaN outside it.
+def altitude(flight: Flight, t) -> u.Quantity:
+    """Altitude (km) at times `t` after launch, interpolated linearly in the flight's profile; NaN outside.
 
     Decision: never extrapolated - a time outside the tabulated profile has no altitude.
     """
-    tab = flight["altitude"]
-    return np.interp(np.asarray(t_s, dtype=np.float64), tab["time_s"], tab["altitude_km"],
-                     left=np.nan, right=np.nan)
+    return np.interp(_s(t), flight.altitude_time.to_value(u.s), flight.altitude.to_value(u.km),
+                     left=np.nan, right=np.nan) << u.km
 
 
-def inflight(flight: dict, t_s) -> np.ndarray:
+def inflight(flight: Flight, t) -> np.ndarray:
     """Decision: in flight means 0 <= time after launch <= flight_duration_s (config)."""
-    t_s = np.asarray(t_s, dtype=np.float64)
-    return (t_s >= 0.0) & (t_s <= float(flight["flight_duration_s"]))
+    t_s = _s(t)
+    return (t_s >= 0.0) & (t_s <= flight.flight_duration.to_value(u.s))
 
 
 def flight_for_file(path, flight_by_file: list[dict]) -> str:

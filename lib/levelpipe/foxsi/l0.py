@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import xarray as xr
 
 from levelpipe.foxsi import flight as fl
 from levelpipe.foxsi import formats as fmt
+from levelpipe.foxsi.config import DecodeSettings, Flight
 from levelpipe.foxsi.decode import DecodedFile, decode_file
 from levelpipe.io import write_netcdf
 
@@ -23,14 +25,14 @@ REFERENCES = ("Krucker et al. 2014, ApJL 793, L32 (FOXSI-1); Glesener et al. 201
               "foxsi-science IDL software, https://github.com/foxsi/foxsi-science")
 
 
-def counter_steps(dec: DecodedFile, flight: dict) -> np.ndarray:
+def counter_steps(dec: DecodedFile, flight: Flight) -> np.ndarray:
     """Frames since launch of every frame (negative before launch), across 32-bit counter wraps."""
     # The counter may wrap during a recording: take the difference modulo 2**32 as a signed
     # number so frames before launch get negative values and a wrap changes nothing.
-    return (dec.counter - int(flight["launch_frame_counter"]) + (1 << 31)) % (1 << 32) - (1 << 31)
+    return (dec.counter - flight.launch_frame_counter + (1 << 31)) % (1 << 32) - (1 << 31)
 
 
-def frame_times(dec: DecodedFile, flight: dict, wsmr_tolerance_s: float | None = None
+def frame_times(dec: DecodedFile, flight: Flight, wsmr_tolerance: u.Quantity | None = None
                 ) -> tuple[np.ndarray, str, np.ndarray]:
     """UTC datetime64[ns] of every frame, a sentence saying where it came from, and a bool
     array marking WSMR time tags that were replaced.
@@ -39,23 +41,24 @@ def frame_times(dec: DecodedFile, flight: dict, wsmr_tolerance_s: float | None =
     day); GSE files, which have no clock, by launch_utc + (frame_counter - launch_frame_counter)
     x frame_period_s from the flight config.
     Decision: the WSMR time tag is outside the formatter checksum, so it is checked against the
-    frame counter: a tag further than `wsmr_tolerance_s` from the file's median offset between
+    frame counter: a tag further than `wsmr_tolerance` (a time Quantity; None: no check) from the
+    file's median offset between
     tag and counter time (a bit error) is replaced by that offset plus the counter time, and
     counted; the frame itself is intact and kept.
     """
-    period_ns = int(round(float(flight["frame_period_s"]) * 1e9))
+    period_ns = int(round(flight.frame_period.to_value(u.s) * 1e9))
     counter_ns = counter_steps(dec, flight) * period_ns
     repaired = np.zeros(dec.counter.size, dtype=bool)
     if dec.wsmr_time_us is None:
-        return (fl.launch_time(flight) + counter_ns.astype("timedelta64[ns]"),
+        return (flight.launch_datetime64 + counter_ns.astype("timedelta64[ns]"),
                 "launch_utc + (frame_counter - launch_frame_counter) * frame_period_s", repaired)
     tag_ns = dec.wsmr_time_us.astype(np.int64) * 1000
-    if wsmr_tolerance_s is not None and tag_ns.size:
+    if wsmr_tolerance is not None and tag_ns.size:
         offset = tag_ns - counter_ns
         ref = int(np.median(offset))
-        repaired = np.abs(offset - ref) > wsmr_tolerance_s * 1e9
+        repaired = np.abs(offset - ref) > wsmr_tolerance.to_value(u.s) * 1e9
         tag_ns = np.where(repaired, ref + counter_ns, tag_ns)
-    return (fl.launch_day(flight) + tag_ns.astype("timedelta64[ns]"),
+    return (flight.launch_day + tag_ns.astype("timedelta64[ns]"),
             "WSMR time tag (us since 00:00 UTC of the launch day)", repaired)
 
 
@@ -116,16 +119,16 @@ def _frame_vars(f: np.ndarray, rows: np.ndarray, counter: np.ndarray) -> dict:
     }
 
 
-def level0(dec: DecodedFile, flight: dict, wsmr_tolerance_s: float | None = None
+def level0(dec: DecodedFile, flight: Flight, wsmr_tolerance: u.Quantity | None = None
            ) -> tuple[list[xr.Dataset], xr.Dataset]:
-    """Level-0 datasets of one decoded file: ([D0..D6], housekeeping)."""
-    times, time_source, repaired = frame_times(dec, flight, wsmr_tolerance_s)
+    """Level-0 datasets of one decoded file: ([D0..D6], housekeeping). wsmr_tolerance: see frame_times."""
+    times, time_source, repaired = frame_times(dec, flight, wsmr_tolerance)
     fvars, fattrs = fault_variables(dec)
     fvars["wsmr_time_tags_replaced"] = xr.Variable((), np.int64(repaired.sum()), {
         "long_name": "WSMR time tags inconsistent with the frame counter, replaced by counter time", "units": "1"})
     fattrs["wsmr_time_tags_replaced"] = int(repaired.sum())
     time_attrs = {"standard_name": "time", "long_name": "frame time (UTC)", "comment": time_source}
-    inflight = fl.inflight(flight, (times - fl.launch_time(flight)) / np.timedelta64(1, "s"))
+    inflight = fl.inflight(flight, flight.time_since_launch(times))
     dets = []
     for det, ev in enumerate(detector_events(dec)):
         rows = ev["rows"]
@@ -151,7 +154,7 @@ def level0(dec: DecodedFile, flight: dict, wsmr_tolerance_s: float | None = None
             coords={"time": (("time",), times[rows], time_attrs),
                     "asic": (("asic",), np.arange(fmt.N_ASICS, dtype=np.int8),
                              {"long_name": "ASIC number (0,1 n side; 2,3 p side)", "units": "1"})},
-            attrs={**fattrs, "det_num": det, "flight": flight["name"]},
+            attrs={**fattrs, "det_num": det, "flight": flight.name},
         )
         if dec.wsmr_time_us is not None:
             ds["wsmr_time"] = (("time",), dec.wsmr_time_us[rows].astype(np.int64),
@@ -175,7 +178,7 @@ def level0(dec: DecodedFile, flight: dict, wsmr_tolerance_s: float | None = None
         coords={"time": (("time",), times, time_attrs),
                 "detector": (("detector",), np.arange(fmt.N_DETECTORS, dtype=np.int8),
                              {"long_name": "detector position number (D0-D6)", "units": "1"})},
-        attrs={**fattrs, "flight": flight["name"]},
+        attrs={**fattrs, "flight": flight.name},
     )
     if dec.wsmr_time_us is not None:
         hk["wsmr_time"] = (("time",), dec.wsmr_time_us.astype(np.int64),
@@ -186,18 +189,19 @@ def level0(dec: DecodedFile, flight: dict, wsmr_tolerance_s: float | None = None
 def make_l0(telemetry: str | os.PathLike, det_outputs: list, hk_output: str | os.PathLike, cfg: dict) -> None:
     """Decode a telemetry file and write the seven detector L0 files and the housekeeping L0 file.
 
-    cfg: {"decode": config decode section, "flight": per-flight config}.
+    cfg: {"decode": config decode section, "flight": per-flight config} (dicts, as in the product provenance).
     """
-    dec = decode_file(telemetry, byteorder=cfg["decode"]["byteorder"], sniff_bytes=cfg["decode"]["sniff_bytes"],
-                      max_missing_run=cfg["decode"]["max_missing_run"])
-    flight = cfg["flight"]
-    dets, hk = level0(dec, flight, cfg["decode"]["wsmr_time_tolerance_s"])
+    settings = DecodeSettings.from_config(cfg["decode"])
+    flight = Flight.from_config(cfg["flight"])
+    dec = decode_file(telemetry, byteorder=settings.byteorder, sniff_bytes=settings.sniff_bytes,
+                      max_missing_run=settings.max_missing_run)
+    dets, hk = level0(dec, flight, settings.wsmr_time_tolerance)
     name = Path(telemetry).name
     for det, (ds, out) in enumerate(zip(dets, det_outputs)):
-        write_netcdf(ds, out, title=f"{flight['name']} detector D{det} level 0 events from {name}",
+        write_netcdf(ds, out, title=f"{flight.name} detector D{det} level 0 events from {name}",
                      summary=("Raw FOXSI strip-detector events (hit masks, ADC, common mode) decoded from "
                               "formatter telemetry; bad frames counted by kind and skipped."),
                      mission="foxsi", level="L0", inputs=[telemetry], config=cfg, references=REFERENCES)
-    write_netcdf(hk, hk_output, title=f"{flight['name']} housekeeping level 0 from {name}",
+    write_netcdf(hk, hk_output, title=f"{flight.name} housekeeping level 0 from {name}",
                  summary="Raw FOXSI formatter housekeeping, HV, SPARCS and livetime words of every intact frame.",
                  mission="foxsi", level="L0", inputs=[telemetry], config=cfg, references=REFERENCES)

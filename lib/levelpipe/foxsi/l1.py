@@ -9,11 +9,13 @@ detector rotation gives payload coordinates in arcsec.
 """
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 import xarray as xr
 
 from levelpipe.foxsi import flight as fl
 from levelpipe.foxsi import formats as fmt
+from levelpipe.foxsi.config import Flight, L1Settings
 from levelpipe.foxsi.l0 import REFERENCES
 from levelpipe.io import read_netcdf, write_netcdf
 
@@ -55,6 +57,8 @@ def readout_channels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def hits(mask, strip_data, common_mode, threshold) -> dict[str, np.ndarray]:
     """Hit, associated and unrelated strips and ADC per side, and the readout error bits.
 
+    threshold: hit threshold in common-mode-subtracted ADC counts (a plain number, as every ADC
+    value here).
     Returns arrays keyed '<what>_<side>': hit_strip (n,) side strip 0..127 or -1, hit_adc (n,)
     float common-mode-subtracted ADC, hit_asic, hit_channel, hit_raw (n,) raw ADC,
     assoc_strip/assoc_adc (n, 2), unrel_strip/unrel_adc (n, 3); plus 'error_flag' (n,) uint8.
@@ -119,14 +123,15 @@ def _flag_attrs(long_name: str, bits: dict) -> dict:
             "flag_meanings": " ".join(bits), "valid_range": np.array([0, sum(bits.values())], dtype=np.uint8)}
 
 
-def level1_events(l0s: list[xr.Dataset], flight: dict, cfg: dict) -> xr.Dataset:
+def level1_events(l0s: list[xr.Dataset], flight: Flight, cfg: L1Settings) -> xr.Dataset:
     """Level-1 event list of all detectors from their level-0 datasets (sorted by frame, then detector)."""
     parts = []
+    trigger_tick_ns = int(round(cfg.trigger_tick.to_value(u.s) * 1e9))
     for ds in l0s:
         det = int(ds["det_num"])
-        h = hits(ds["mask"].values, ds["strip_data"].values, ds["common_mode"].values, cfg["hit_threshold_adc"])
+        h = hits(ds["mask"].values, ds["strip_data"].values, ds["common_mode"].values, cfg.hit_threshold_adc)
         n = ds.sizes["time"]
-        ticks = ds["trigger_time"].values.astype(np.int64) * int(round(cfg["trigger_tick_s"] * 1e9))
+        ticks = ds["trigger_time"].values.astype(np.int64) * trigger_tick_ns
         h.update(
             time=ds["time"].values + ticks.astype("timedelta64[ns]"),
             frame_time=ds["time"].values,
@@ -142,15 +147,14 @@ def level1_events(l0s: list[xr.Dataset], flight: dict, cfg: dict) -> xr.Dataset:
     order = np.lexsort((ev["det_num"], ev["frame_time"]))  # frame order, then detector
     ev = {k: v[order] for k, v in ev.items()}
     det = ev["det_num"].astype(np.int64)
-    x_um = np.where(ev["hit_strip_p"] >= 0, fl.strip_centre_um(flight, ev["hit_strip_p"]), np.nan)
-    y_um = np.where(ev["hit_strip_n"] >= 0, fl.strip_centre_um(flight, ev["hit_strip_n"]), np.nan)
-    px, py = fl.detector_to_payload(flight, det, x_um, y_um)
-    launch = fl.launch_time(flight)
-    t_s = (ev["time"] - launch) / np.timedelta64(1, "s")
-    hv_v = ev["hv"].astype(np.float64) * cfg["hv_volts_per_count"]
+    x_um = np.where(ev["hit_strip_p"] >= 0, fl.strip_centre(flight, ev["hit_strip_p"]).to_value(u.um), np.nan)
+    y_um = np.where(ev["hit_strip_n"] >= 0, fl.strip_centre(flight, ev["hit_strip_n"]).to_value(u.um), np.nan)
+    px, py = (p.to_value(u.arcsec) for p in fl.detector_to_payload(flight, det, x_um << u.um, y_um << u.um))
+    t = flight.time_since_launch(ev["time"])
+    hv_v = ev["hv"].astype(np.float64) * cfg.hv_per_count.to_value(u.V)
     # Decision: livetime = live ticks x tick length; its fraction is relative to the frame period.
-    livetime = ev["livetime_ticks"].astype(np.float64) * cfg["livetime_tick_s"]
-    k = float(flight["sparcs_arcsec_per_count"])
+    livetime = ev["livetime_ticks"].astype(np.float64) * cfg.livetime_tick.to_value(u.s)
+    k = flight.sparcs_scale.to_value(u.arcsec)
     e = "event"
     data = {
         "frame_time": ((e,), ev["frame_time"], {"long_name": "time of the formatter frame (UTC)"}),
@@ -161,16 +165,16 @@ def level1_events(l0s: list[xr.Dataset], flight: dict, cfg: dict) -> xr.Dataset:
         "pay_x": ((e,), px, {"long_name": "event x in payload coordinates", "units": "arcsec"}),
         "pay_y": ((e,), py, {"long_name": "event y in payload coordinates", "units": "arcsec"}),
         "hv": ((e,), hv_v, {"long_name": "detector high voltage", "units": "V"}),
-        "hv_nominal": ((e,), (np.abs(hv_v - cfg["hv_nominal_v"]) <= cfg["hv_tolerance_v"]).astype(np.int8),
+        "hv_nominal": ((e,), cfg.hv_nominal_mask(hv_v << u.V).astype(np.int8),
                        {"long_name": "HV at nominal bias", "flag_values": np.array([0, 1], np.int8),
                         "flag_meanings": "hv_not_nominal hv_nominal"}),
         "livetime": ((e,), livetime, {"long_name": "detector livetime during the event's frame", "units": "s"}),
-        "livetime_fraction": ((e,), livetime / float(flight["frame_period_s"]),
+        "livetime_fraction": ((e,), livetime / flight.frame_period.to_value(u.s),
                               {"long_name": "detector livetime fraction during the event's frame", "units": "1"}),
-        "inflight": ((e,), fl.inflight(flight, t_s).astype(np.int8),
+        "inflight": ((e,), fl.inflight(flight, t).astype(np.int8),
                      {"long_name": "in-flight flag", "flag_values": np.array([0, 1], np.int8),
                       "flag_meanings": "ground_or_outside_flight in_flight"}),
-        "altitude": ((e,), fl.altitude_km(flight, t_s),
+        "altitude": ((e,), fl.altitude(flight, t).to_value(u.km),
                      {"long_name": "payload altitude (interpolated)", "standard_name": "altitude", "units": "km",
                       "positive": "up"}),
         "sparcs_pitch": ((e,), ev["pitch"] * k, {"long_name": "SPARCS fine pitch", "units": "arcsec"}),
@@ -197,64 +201,66 @@ def level1_events(l0s: list[xr.Dataset], flight: dict, cfg: dict) -> xr.Dataset:
         coords={"time": ((e,), ev["time"], {"standard_name": "time", "long_name": "event time (UTC)"}),
                 "asic": (("asic",), np.arange(fmt.N_ASICS, dtype=np.int8),
                          {"long_name": "ASIC number (0,1 n side; 2,3 p side)", "units": "1"})},
-        attrs={"flight": flight["name"]},
+        attrs={"flight": flight.name},
     )
 
 
-def level1_housekeeping(hk: xr.Dataset, flight: dict, cfg: dict) -> xr.Dataset:
+def level1_housekeeping(hk: xr.Dataset, flight: Flight, cfg: L1Settings) -> xr.Dataset:
     """Housekeeping level 1: HV in volts, multiplexed channels in V / degC, livetime, altitude.
 
     Decision: each multiplexed channel keeps its value only at its own frames (frame_counter
     mod 8 == channel) and is NaN elsewhere - no interpolation or sample-and-hold.
     """
-    t_s = (hk["time"].values - fl.launch_time(flight)) / np.timedelta64(1, "s")
-    hv_v = hk["hv"].values.astype(np.float64) * cfg["hv_volts_per_count"]
+    t = flight.time_since_launch(hk["time"].values)
+    hv_v = hk["hv"].values.astype(np.float64) * cfg.hv_per_count.to_value(u.V)
+    k = flight.sparcs_scale.to_value(u.arcsec)
     out = {
         "frame_counter": hk["frame_counter"],
         "hv": (("time",), hv_v, {"long_name": "detector high voltage", "units": "V"}),
         "hv_enabled": (("time",), ((hk["status"].values & fmt.STATUS_HV_ENABLED) > 0).astype(np.int8),
                        {"long_name": "HV enabled", "flag_values": np.array([0, 1], np.int8),
                         "flag_meanings": "hv_off hv_on"}),
-        "livetime": (("time", "detector"), hk["livetime"].values.astype(np.float64) * cfg["livetime_tick_s"],
+        "livetime": (("time", "detector"), hk["livetime"].values.astype(np.float64) * cfg.livetime_tick.to_value(u.s),
                      {"long_name": "detector livetime during the frame", "units": "s"}),
-        "altitude": (("time",), fl.altitude_km(flight, t_s),
+        "altitude": (("time",), fl.altitude(flight, t).to_value(u.km),
                      {"long_name": "payload altitude (interpolated)", "standard_name": "altitude", "units": "km",
                       "positive": "up"}),
         "inflight": hk["inflight"],
-        "sparcs_pitch": (("time",), hk["sparcs_pitch"].values * float(flight["sparcs_arcsec_per_count"]),
+        "sparcs_pitch": (("time",), hk["sparcs_pitch"].values * k,
                          {"long_name": "SPARCS fine pitch", "units": "arcsec"}),
-        "sparcs_yaw": (("time",), hk["sparcs_yaw"].values * float(flight["sparcs_arcsec_per_count"]),
+        "sparcs_yaw": (("time",), hk["sparcs_yaw"].values * k,
                        {"long_name": "SPARCS fine yaw", "units": "arcsec"}),
     }
     raw = hk["hk_value"].values.astype(np.float64)
     chan = hk["hk_channel"].values
-    for k, ch in enumerate(cfg["housekeeping"]):
-        val = np.where(chan == k, raw * ch["scale"] + ch["offset"], np.nan)
-        out[ch["name"]] = (("time",), val, {"long_name": ch["long_name"], "units": ch["units"]})
+    for i, ch in enumerate(cfg.housekeeping):
+        val = np.where(chan == i, raw * ch.scale.to_value(ch.unit) + ch.offset.to_value(ch.unit), np.nan)
+        out[ch.name] = (("time",), val, {"long_name": ch.long_name, "units": ch.units})
     for name in hk.data_vars:
         if name.startswith("bad_frames_") or name in ("frames_decoded", "unframed_bytes", "counter_resets",
                                                       "wsmr_time_tags_replaced"):
             out[name] = hk[name]
     return xr.Dataset(out, coords={"time": hk["time"], "detector": hk["detector"]},
-                      attrs={"flight": flight["name"]})
+                      attrs={"flight": flight.name})
 
 
 def make_l1(det_inputs: list, hk_input, out_events, out_hk, cfg: dict) -> None:
     """Level 1 of one flight file: event list of all detectors and housekeeping in units.
 
-    cfg: {"l1": config l1 section, "flight": per-flight config}.
+    cfg: {"l1": config l1 section, "flight": per-flight config} (dicts, as in the product provenance).
     """
     l0s = [read_netcdf(p) for p in det_inputs]
     hk0 = read_netcdf(hk_input)
-    flight = cfg["flight"]
-    ev = level1_events(l0s, flight, cfg["l1"])
+    flight = Flight.from_config(cfg["flight"])
+    settings = L1Settings.from_config(cfg["l1"])
+    ev = level1_events(l0s, flight, settings)
     for k in ("frames_decoded", "wsmr_time_tags_replaced", *(f"bad_frames_{kind}" for kind in fmt.FAULT_KINDS)):
         ev.attrs[k] = int(hk0.attrs[k])
-    write_netcdf(ev, out_events, title=f"{flight['name']} level 1 events",
+    write_netcdf(ev, out_events, title=f"{flight.name} level 1 events",
                  summary=("FOXSI events with common-mode-subtracted hit, associated and unrelated strips, "
                           "detector and payload positions, livetime, HV, altitude and error bits."),
                  mission="foxsi", level="L1", inputs=[*det_inputs], config=cfg, references=REFERENCES)
-    hk1 = level1_housekeeping(hk0, flight, cfg["l1"])
-    write_netcdf(hk1, out_hk, title=f"{flight['name']} housekeeping level 1",
+    hk1 = level1_housekeeping(hk0, flight, settings)
+    write_netcdf(hk1, out_hk, title=f"{flight.name} housekeeping level 1",
                  summary="FOXSI housekeeping in volts and degrees Celsius, HV, livetime, SPARCS and altitude.",
                  mission="foxsi", level="L1", inputs=[hk_input], config=cfg, references=REFERENCES)

@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from levelpipe.foxsi.config import HousekeepingChannel, L1Settings  # noqa: E402
 from levelpipe.io import atomic_output, read_netcdf  # noqa: E402
 
 _DPI = 100
@@ -66,17 +67,17 @@ def plot_lightcurve(lightcurve_nc, out) -> None:
     _save(fig, out)
 
 
-def plot_housekeeping(hk_nc, out, channels: list[dict]) -> None:
+def plot_housekeeping(hk_nc, out, channels: list[HousekeepingChannel]) -> None:
     ds = read_netcdf(hk_nc)
     fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True, constrained_layout=True)
     t = ds.time.values
     axes[0].plot(t, ds["hv"].values)
     axes[0].set_ylabel("HV [V]")
     for ch in channels:
-        v = ds[ch["name"]].values
+        v = ds[ch.name].values
         ok = np.isfinite(v)
-        ax = axes[1] if ch["units"] == "degC" else axes[2]
-        ax.plot(t[ok], v[ok], label=ch["long_name"])
+        ax = axes[1] if ch.unit.physical_type == "temperature" else axes[2]
+        ax.plot(t[ok], v[ok], label=ch.long_name)
     axes[1].set_ylabel("temperature [°C]")
     axes[2].set_ylabel("supply [V]")
     axes[1].legend(fontsize="small")
@@ -95,4 +96,4 @@ def make_quicklooks(image_nc, spectrum_nc, lightcurve_nc, hk_nc, outputs: dict, 
     plot_image(image_nc, outputs["image"])
     plot_spectrum(spectrum_nc, outputs["spectrum"])
     plot_lightcurve(lightcurve_nc, outputs["lightcurve"])
-    plot_housekeeping(hk_nc, outputs["housekeeping"], cfg["l1"]["housekeeping"])
+    plot_housekeeping(hk_nc, outputs["housekeeping"], L1Settings.from_config(cfg["l1"]).housekeeping)

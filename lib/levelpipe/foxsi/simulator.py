@@ -1,8 +1,8 @@
 """Deterministic simulator of FOXSI formatter (GSE `.dat`) and WSMR (`.log`) telemetry.
 
 No flight telemetry exists offline, so the family is tested against a faithful simulator: a
-flight description (a dict, see `default_scenario`) plus a flight config (config/foxsi2.yaml)
-becomes format-exact frames (layout in `formats`), and the truth that went into them (every
+scenario (a dict of astropy Quantities, see `default_scenario`) flown with a `config.Flight`
+(from config/foxsi2.yaml) becomes format-exact frames (layout in `formats`), and the truth that went into them (every
 event's strips, ADC values, energy and sky position; which frames were damaged and how).
 
 Photons: each detector triggers at most once per frame (the formatter reads one event per
@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import yaml
 
@@ -30,8 +31,12 @@ from levelpipe.errors import FoxsiError
 from levelpipe.foxsi import flight as fl
 from levelpipe.foxsi import formats as fmt
 from levelpipe.foxsi.calibration import GainTable, load_gains
+from levelpipe.foxsi.config import Flight, load_flight_config
 
 REPO = Path(__file__).resolve().parents[3]
+# Units of the physical truth arrays in Simulation.events.
+TRUTH_UNITS = {"time": u.s, "energy": u.keV, "helio_x": u.arcsec, "helio_y": u.arcsec, "det_x": u.um,
+               "det_y": u.um}
 
 # Map from simulator fault names to the decoder's fault kinds.
 FAULT_TO_KIND = {
@@ -45,28 +50,32 @@ FAULT_TO_KIND = {
 
 
 def default_scenario() -> dict:
-    """The short flight bundled in resources/foxsi: 60 s through the HV ramp to 200 V."""
+    """The short flight bundled in resources/foxsi: 60 s through the HV ramp to 200 V.
+
+    Physical values are astropy Quantities (any compatible unit is converted; a plain number
+    is refused); counts, ADC values, probabilities and weights are plain numbers.
+    """
     return {
         "seed": 20141211,
-        "start_s": 60.0,  # first frame, s after launch
-        "duration_s": 60.0,
-        "hv": {"ramp_start_s": 62.0, "ramp_duration_s": 20.0, "volts": 200.0,
-               "volts_per_count": 0.125, "depleted_below_v": 5.0},
-        "rate_per_detector_hz": 40.0,  # photon triggers per detector once the HV is up
-        "sources": [  # heliocentric arcsec; weight = share of photons; sigma = Gaussian blur
-            {"x_arcsec": -820.0, "y_arcsec": 190.0, "sigma_arcsec": 25.0, "weight": 0.6},
-            {"x_arcsec": -950.0, "y_arcsec": 60.0, "sigma_arcsec": 15.0, "weight": 0.2},
+        "start": 60.0 * u.s,  # first frame, after launch
+        "duration": 60.0 * u.s,
+        "hv": {"ramp_start": 62.0 * u.s, "ramp_duration": 20.0 * u.s, "bias": 200.0 * u.V,
+               "per_count": 0.125 * u.V, "depleted_below": 5.0 * u.V},
+        "rate_per_detector": 40.0 * u.Hz,  # photon triggers per detector once the HV is up
+        "sources": [  # heliocentric position; weight = share of photons; sigma = Gaussian blur
+            {"x": -820.0 * u.arcsec, "y": 190.0 * u.arcsec, "sigma": 25.0 * u.arcsec, "weight": 0.6},
+            {"x": -950.0 * u.arcsec, "y": 60.0 * u.arcsec, "sigma": 15.0 * u.arcsec, "weight": 0.2},
         ],
         "background_weight": 0.2,  # uniform over the detector
         "spectrum": {
-            "lines_kev": [13.93, 17.61, 26.34, 59.54], "line_weight": 0.25,
-            "continuum_kt_kev": 2.5, "continuum_min_kev": 4.0, "continuum_max_kev": 30.0,
+            "lines": [13.93, 17.61, 26.34, 59.54] * u.keV, "line_weight": 0.25,
+            "continuum_kt": 2.5 * u.keV, "continuum_min": 4.0 * u.keV, "continuum_max": 30.0 * u.keV,
         },
         "common_mode_adc": [30, 90],
         "neighbour_noise_adc": 6,
         "unrelated_probability": 0.1,
-        "uncalibrated_adc_per_kev": 13.5,  # strips with no gain (CdTe, NaN strips)
-        "tick_s": 1.0e-6,  # livetime and trigger-time counter tick (config l1.*_tick_s)
+        "uncalibrated_gain": 13.5 / u.keV,  # ADC counts per keV on strips with no gain (CdTe, NaN strips)
+        "tick": 1.0e-6 * u.s,  # livetime and trigger-time counter tick (config l1.*_tick_s)
         "livetime_dead_ticks_per_event": 700,
         "sparcs_jitter_counts": 20,
         "housekeeping_raw": [650, 520, 700, 480, 2500, 2500, 3000, 3300],
@@ -86,24 +95,33 @@ class Simulation:
     byteorder: str
     frame_counter: np.ndarray  # every frame generated (before faults)
     frames: np.ndarray  # (n, 256) uint16 formatter frames, before faults
-    events: dict  # truth per event (arrays)
+    # Truth per event: time (after launch), energy, helio_x/helio_y (heliocentric), det_x/det_y
+    # (detector coordinates) are Quantities; det, frame_counter, strips and raw words plain arrays.
+    events: dict
     intact_counters: np.ndarray  # frame counters of frames left intact by the faults
     fault_counts: dict = field(default_factory=dict)  # decoder kind -> number of bad frames
 
 
+def _v(q, unit: u.UnitBase):
+    """Plain float64 value(s) of Quantity `q` in `unit`; a plain number (dimensionless) is refused."""
+    return u.Quantity(q, dtype=np.float64).to_value(unit)
+
+
 def _sample_energy(rng, n, spec) -> np.ndarray:
-    lines = np.asarray(spec["lines_kev"], dtype=np.float64)
+    """n photon energies (keV, plain floats): lines with probability line_weight, else the continuum."""
+    lines = np.atleast_1d(_v(spec["lines"], u.keV))
     is_line = rng.random(n) < spec["line_weight"] if lines.size else np.zeros(n, bool)
     e = np.empty(n)
     e[is_line] = lines[rng.integers(0, lines.size, is_line.sum())] if lines.size else 0
     k = (~is_line).sum()
-    lo, hi, kt = spec["continuum_min_kev"], spec["continuum_max_kev"], spec["continuum_kt_kev"]
-    u = rng.random(k)  # truncated exponential by inversion
-    e[~is_line] = lo - kt * np.log1p(-u * (1.0 - np.exp(-(hi - lo) / kt)))
+    lo, hi, kt = (_v(spec[key], u.keV) for key in ("continuum_min", "continuum_max", "continuum_kt"))
+    uniform = rng.random(k)  # truncated exponential by inversion
+    e[~is_line] = lo - kt * np.log1p(-uniform * (1.0 - np.exp(-(hi - lo) / kt)))
     return e
 
 
 def _sample_sky(rng, n, scenario, centre_x, centre_y, half_as) -> tuple[np.ndarray, np.ndarray]:
+    """n heliocentric photon positions (arcsec, plain floats) around centre_x/y (arcsec arrays)."""
     srcs = scenario["sources"]
     weights = np.array([s["weight"] for s in srcs] + [scenario["background_weight"]], dtype=np.float64)
     which = rng.choice(weights.size, size=n, p=weights / weights.sum())
@@ -111,28 +129,30 @@ def _sample_sky(rng, n, scenario, centre_x, centre_y, half_as) -> tuple[np.ndarr
     y = centre_y + rng.uniform(-half_as, half_as, n)
     for i, s in enumerate(srcs):
         sel = which == i
-        x[sel] = s["x_arcsec"] + rng.normal(0, s["sigma_arcsec"], sel.sum())
-        y[sel] = s["y_arcsec"] + rng.normal(0, s["sigma_arcsec"], sel.sum())
+        sigma = _v(s["sigma"], u.arcsec)
+        x[sel] = _v(s["x"], u.arcsec) + rng.normal(0, sigma, sel.sum())
+        y[sel] = _v(s["y"], u.arcsec) + rng.normal(0, sigma, sel.sum())
     return x, y
 
 
-def _strip_adc(gain: GainTable | None, asic, ch, energy, fallback_adc_per_kev) -> np.ndarray:
+def _strip_adc(gain: GainTable | None, asic, ch, energy_kev, fallback_adc_per_kev) -> np.ndarray:
     if gain is None:
-        return energy * fallback_adc_per_kev
-    adc = gain.adc_of(asic, ch, energy)
-    return np.where(np.isfinite(adc), adc, energy * fallback_adc_per_kev)
+        return energy_kev * fallback_adc_per_kev
+    adc = gain.adc_of(asic, ch, energy_kev << u.keV)
+    return np.where(np.isfinite(adc), adc, energy_kev * fallback_adc_per_kev)
 
 
-def simulate(flight: dict, scenario: dict, calibration_dir: str | os.PathLike) -> Simulation:
-    """Build the telemetry bytes and truth for `scenario` flown with flight config `flight`."""
+def simulate(flight: Flight, scenario: dict, calibration_dir: str | os.PathLike) -> Simulation:
+    """Build the telemetry bytes and truth for `scenario` (see `default_scenario`) flown with `flight`."""
     rng = np.random.default_rng(scenario["seed"])
     ftype = {"gse": fmt.GSE, "wsmr": fmt.WSMR}[scenario["file_type"]]
     order = scenario.get("byteorder") or ftype.default_byteorder
-    period = float(flight["frame_period_s"])
-    n = int(round(scenario["duration_s"] / period))
-    first = int(flight["launch_frame_counter"]) + int(round(scenario["start_s"] / period))
+    period = flight.frame_period.to_value(u.s)
+    start_s = _v(scenario["start"], u.s)
+    n = int(round(_v(scenario["duration"], u.s) / period))
+    first = flight.launch_frame_counter + int(round(start_s / period))
     counter = (first + np.arange(n, dtype=np.int64)) % (1 << 32)
-    t_s = scenario["start_s"] + np.arange(n) * period  # time after launch of each frame
+    t_s = start_s + np.arange(n) * period  # time after launch of each frame (s)
     frames = np.zeros((n, fmt.FRAME_WORDS), dtype=np.uint16)
     frames[:, fmt.W_SYNC_START] = fmt.SYNC_START
     frames[:, fmt.W_SYNC_END] = fmt.SYNC_END
@@ -144,36 +164,41 @@ def simulate(flight: dict, scenario: dict, calibration_dir: str | os.PathLike) -
     frames[:, fmt.W_HK] = hk[counter % fmt.N_HK_CHANNELS] + drift
 
     hvc = scenario["hv"]
-    hv_v = np.clip((t_s - hvc["ramp_start_s"]) / hvc["ramp_duration_s"], 0.0, 1.0) * hvc["volts"]
-    hv_raw = np.round(hv_v / hvc["volts_per_count"]).astype(np.uint16)
-    frames[:, fmt.W_STATUS] = hv_raw | np.where(t_s >= hvc["ramp_start_s"], fmt.STATUS_HV_ENABLED, 0).astype(np.uint16)
-    # Photons are recorded once the detectors are depleted: within depleted_below_v of full bias.
-    hv_up = hv_v >= hvc["volts"] - hvc["depleted_below_v"]
+    ramp_start, ramp_duration = _v(hvc["ramp_start"], u.s), _v(hvc["ramp_duration"], u.s)
+    bias = _v(hvc["bias"], u.V)
+    hv_v = np.clip((t_s - ramp_start) / ramp_duration, 0.0, 1.0) * bias
+    hv_raw = np.round(hv_v / _v(hvc["per_count"], u.V)).astype(np.uint16)
+    frames[:, fmt.W_STATUS] = hv_raw | np.where(t_s >= ramp_start, fmt.STATUS_HV_ENABLED, 0).astype(np.uint16)
+    # Photons are recorded once the detectors are depleted: within depleted_below of full bias.
+    hv_up = hv_v >= bias - _v(hvc["depleted_below"], u.V)
 
     jit = scenario["sparcs_jitter_counts"]
     pitch = np.round(jit * np.sin(2 * np.pi * t_s / 7.0) + rng.normal(0, 2, n)).astype(np.int16)
     yaw = np.round(jit * np.cos(2 * np.pi * t_s / 11.0) + rng.normal(0, 2, n)).astype(np.int16)
     frames[:, fmt.W_SPARCS_PITCH] = pitch.view(np.uint16)
     frames[:, fmt.W_SPARCS_YAW] = yaw.view(np.uint16)
-    point_x, point_y = fl.pointing(flight, t_s, pitch, yaw)
+    point_x, point_y = (p.to_value(u.arcsec) for p in fl.pointing(flight, t_s << u.s, pitch, yaw))
 
-    tick_ticks = int(round(period / scenario["tick_s"]))  # livetime/trigger-time ticks per frame
-    gains = load_gains(flight["gain_files"], calibration_dir)
-    half_um = fmt.N_SIDE_STRIPS / 2.0 * float(flight["strip_pitch_um"])
-    half_as = half_um / fl.um_per_arcsec(flight) * np.sqrt(2.0)  # covers the rotated square
+    tick_ticks = int(round(period / _v(scenario["tick"], u.s)))  # livetime/trigger-time ticks per frame
+    gains = load_gains(flight.gain_files, calibration_dir)
+    half_um = fmt.N_SIDE_STRIPS / 2.0 * flight.strip_pitch.to_value(u.um)
+    half_as = half_um / fl.plate_scale(flight).to_value(fl.PLATE_SCALE_UNIT) * np.sqrt(2.0)  # covers the rotated square
+    rate = _v(scenario["rate_per_detector"], u.Hz)
+    uncalibrated_gain = _v(scenario["uncalibrated_gain"], 1 / u.keV)
     truth: dict[str, list] = {k: [] for k in (
-        "frame_counter", "det", "time_s", "energy_kev", "helio_x", "helio_y", "det_x_um", "det_y_um",
+        "frame_counter", "det", "time", "energy", "helio_x", "helio_y", "det_x", "det_y",
         "strip_p", "strip_n", "trigger_time", "mask", "strip_data", "common_mode")}
     lo_cm, hi_cm = scenario["common_mode_adc"]
     noise = scenario["neighbour_noise_adc"]
     for det in range(fmt.N_DETECTORS):  # seven detectors: a loop over detectors, vectorised over frames
-        trig = hv_up & (rng.random(n) < scenario["rate_per_detector_hz"] * period)
+        trig = hv_up & (rng.random(n) < rate * period)
         fi = np.flatnonzero(trig)
         m = fi.size
         energy = _sample_energy(rng, m, scenario["spectrum"])
         hx, hy = _sample_sky(rng, m, scenario, point_x[fi], point_y[fi], half_as)
-        dx, dy = fl.payload_to_detector(flight, np.full(m, det), hx - point_x[fi], hy - point_y[fi])
-        sp, sn = fl.strip_of_um(flight, dx), fl.strip_of_um(flight, dy)
+        dx, dy = (d.to_value(u.um) for d in fl.payload_to_detector(
+            flight, np.full(m, det), (hx - point_x[fi]) << u.arcsec, (hy - point_y[fi]) << u.arcsec))
+        sp, sn = fl.strip_of(flight, dx << u.um), fl.strip_of(flight, dy << u.um)
         on = (sp >= 0) & (sn >= 0)  # photons off the detector leave no event
         fi, energy, hx, hy, dx, dy, sp, sn = (a[on] for a in (fi, energy, hx, hy, dx, dy, sp, sn))
         m = fi.size
@@ -185,7 +210,7 @@ def simulate(flight: dict, scenario: dict, calibration_dir: str | os.PathLike) -
             asic = side_asics[0] + strip // fmt.CHANNELS_PER_ASIC
             ch = strip % fmt.CHANNELS_PER_ASIC
             cm[rows, asic] = rng.integers(lo_cm, hi_cm + 1, m)
-            hit_adc = _strip_adc(gains[det], asic, ch, energy, scenario["uncalibrated_adc_per_kev"])
+            hit_adc = _strip_adc(gains[det], asic, ch, energy, uncalibrated_gain)
             for dch in (-1, 0, 1):
                 c = ch + dch
                 ok = (c >= 0) & (c < fmt.CHANNELS_PER_ASIC)
@@ -218,12 +243,14 @@ def simulate(flight: dict, scenario: dict, calibration_dir: str | os.PathLike) -
         live = np.full(n, tick_ticks, dtype=np.int64)
         live[fi] -= scenario["livetime_dead_ticks_per_event"]
         frames[:, fmt.W_LIVETIME0 + det] = np.clip(live, 0, 0xFFFF)
-        for key, val in (("frame_counter", counter[fi]), ("det", np.full(m, det)), ("time_s", t_s[fi]),
-                         ("energy_kev", energy), ("helio_x", hx), ("helio_y", hy), ("det_x_um", dx),
-                         ("det_y_um", dy), ("strip_p", sp), ("strip_n", sn), ("trigger_time", trigger_time),
+        for key, val in (("frame_counter", counter[fi]), ("det", np.full(m, det)), ("time", t_s[fi]),
+                         ("energy", energy), ("helio_x", hx), ("helio_y", hy), ("det_x", dx),
+                         ("det_y", dy), ("strip_p", sp), ("strip_n", sn), ("trigger_time", trigger_time),
                          ("mask", mask_words), ("strip_data", strip_data), ("common_mode", cm.astype(np.uint16))):
             truth[key].append(val)
     events = {k: np.concatenate(v) for k, v in truth.items()}
+    for key, unit in TRUTH_UNITS.items():
+        events[key] = events[key] << unit
     frames[:, fmt.W_CHECKSUM] = checksum(frames)
 
     records = frames
@@ -237,9 +264,9 @@ def simulate(flight: dict, scenario: dict, calibration_dir: str | os.PathLike) -
                       events=events, intact_counters=intact, fault_counts=counts)
 
 
-def launch_offset_us(flight: dict) -> int:
+def launch_offset_us(flight: Flight) -> int:
     """Microseconds from 00:00 UTC of the launch day to launch (the WSMR time-tag origin)."""
-    return int((fl.launch_time(flight) - fl.launch_day(flight)) / np.timedelta64(1, "us"))
+    return int((flight.launch_datetime64 - flight.launch_day) / np.timedelta64(1, "us"))
 
 
 def checksum(frames: np.ndarray) -> np.ndarray:
@@ -305,9 +332,15 @@ def _apply_faults(rng, rec: np.ndarray, counter, ftype, faults: dict):
     return data.tobytes(), counter[intact], counts
 
 
-def load_flight(name: str, repo: Path = REPO) -> dict:
+def flight_config(name: str, repo: Path = REPO) -> dict:
+    """The validated flight-config dict of flight `name` (a key of config/foxsi.yaml `flights`)."""
     main = yaml.safe_load((repo / "config" / "foxsi.yaml").read_text())
-    return yaml.safe_load((repo / main["flights"][name]).read_text())
+    return load_flight_config(repo / main["flights"][name], repo / "config" / "schemas" / "foxsi.schema.yaml")
+
+
+def load_flight(name: str, repo: Path = REPO) -> Flight:
+    """The `Flight` of flight `name` from the repository's config."""
+    return Flight.from_config(flight_config(name, repo))
 
 
 def sample_scenarios() -> list[tuple[str, dict]]:
@@ -319,11 +352,11 @@ def sample_scenarios() -> list[tuple[str, dict]]:
     """
     sc2 = default_scenario()
     sc1 = copy.deepcopy(default_scenario())
-    sc1.update(name="foxsi1_gse_short", file_type="gse", seed=20121102, duration_s=30.0, start_s=70.0,
-               sources=[{"x_arcsec": -600.0, "y_arcsec": -280.0, "sigma_arcsec": 30.0, "weight": 0.8}],
+    sc1.update(name="foxsi1_gse_short", file_type="gse", seed=20121102, duration=30.0 * u.s, start=70.0 * u.s,
+               sources=[{"x": -600.0 * u.arcsec, "y": -280.0 * u.arcsec, "sigma": 30.0 * u.arcsec, "weight": 0.8}],
                faults={"bit_flip": 0.005, "missing": 0.005, "sync_loss": 0.005, "drop_bytes": 0.005,
                        "insert_bytes": 0.005})
-    sc1["hv"] = dict(sc1["hv"], ramp_start_s=71.0, ramp_duration_s=10.0)
+    sc1["hv"] = dict(sc1["hv"], ramp_start=71.0 * u.s, ramp_duration=10.0 * u.s)
     return [("foxsi2", sc2), ("foxsi1", sc1)]
 
 
