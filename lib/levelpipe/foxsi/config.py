@@ -58,7 +58,9 @@ def load_flight_config(path: str | os.PathLike, schema_path: str | os.PathLike) 
 def _q(value, unit: u.UnitBase) -> u.Quantity:
     """`value` (a Quantity in any unit compatible with `unit`) converted to `unit`, as float64.
 
-    A plain number is dimensionless and so refused for a physical `unit` (UnitConversionError).
+    Decision: a plain number is dimensionless and so refused for a physical `unit`
+    (astropy UnitConversionError) rather than taken to be in `unit`: only the YAML key names
+    (`*_s`, `*_arcsec`, ...) say what unit a bare number is in, and only `from_config` reads them.
     """
     return u.Quantity(value, dtype=np.float64).to(unit)
 

@@ -41,10 +41,11 @@ def frame_times(dec: DecodedFile, flight: Flight, wsmr_tolerance: u.Quantity | N
     day); GSE files, which have no clock, by launch_utc + (frame_counter - launch_frame_counter)
     x frame_period_s from the flight config.
     Decision: the WSMR time tag is outside the formatter checksum, so it is checked against the
-    frame counter: a tag further than `wsmr_tolerance` (a time Quantity; None: no check) from the
-    file's median offset between
-    tag and counter time (a bit error) is replaced by that offset plus the counter time, and
-    counted; the frame itself is intact and kept.
+    frame counter: a tag further than `wsmr_tolerance` (a time Quantity; None: no check) from
+    the file's median offset between tag and counter time (a bit error) is replaced by that
+    offset plus the counter time, and counted; the frame itself is intact and kept.
+    Times stay datetime64[ns] (not astropy Time) on this path: a flight has ~10^5 frames and
+    the products store datetime64; astropy Time is used for the launch (`Flight.launch`).
     """
     period_ns = int(round(flight.frame_period.to_value(u.s) * 1e9))
     counter_ns = counter_steps(dec, flight) * period_ns
