@@ -6,11 +6,14 @@ import copy
 import astropy.units as u
 import numpy as np
 import pytest
+import yaml
 from astropy.time import Time
 
+from levelpipe.errors import ConfigError
 from levelpipe.foxsi import calibration, decode, flight as fl, l0, l2, products, simulator
-from levelpipe.foxsi.config import DecodeSettings, Flight, HousekeepingChannel, L1Settings, ProductSettings
-from foxsi_testlib import CAL, as_bytes, flight2, flight2_config, foxsi_config, scenario  # noqa: F401  (fixtures)
+from levelpipe.foxsi.config import (DecodeSettings, Flight, HousekeepingChannel, L1Settings, ProductSettings,
+                                    load_flight_config)
+from foxsi_testlib import CAL, REPO, as_bytes, flight2, flight2_config, foxsi_config, scenario  # noqa: F401
 
 
 def test_flight_from_config_carries_units(flight2_config):
@@ -27,6 +30,13 @@ def test_flight_from_config_carries_units(flight2_config):
     assert f.sparcs_scale == 0.1 * u.arcsec and f.strip_pitch == 75 * u.um
     # The unit comes from the key name: a different number under the same key is read in that unit.
     assert Flight.from_config(dict(flight2_config, frame_period_s=0.02)).frame_period == 20 * u.ms
+
+
+def test_unparseable_launch_time_is_a_config_error(flight2_config, tmp_path):
+    p = tmp_path / "f.yaml"
+    p.write_text(yaml.safe_dump(dict(flight2_config, launch_utc="11 Dec 2014")))
+    with pytest.raises(ConfigError, match="f.yaml:launch_utc: launch_utc is not an ISO 8601"):
+        load_flight_config(p, REPO / "config" / "schemas" / "foxsi.schema.yaml")
 
 
 def test_value_in_another_unit_is_converted_not_misread(flight2):

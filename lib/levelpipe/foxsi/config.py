@@ -52,6 +52,10 @@ def load_flight_config(path: str | os.PathLike, schema_path: str | os.PathLike) 
         raise ConfigError(err.message, path, where) from err
     if len(flight["altitude"]["time_s"]) != len(flight["altitude"]["altitude_km"]):
         raise ConfigError("altitude time_s and altitude_km differ in length", path, "altitude")
+    try:  # what the schema cannot check (a parseable launch time) fails here, at workflow start
+        Time(str(flight["launch_utc"]), format="isot", scale="utc")
+    except ValueError as err:
+        raise ConfigError(f"launch_utc is not an ISO 8601 UTC time ({err})", path, "launch_utc") from err
     return flight
 
 
