@@ -64,7 +64,7 @@ class GainTable:
         """Inverse of `energy_of`: ADC (float counts, common mode removed) for `energy` (a Quantity in
         any energy unit); NaN on invalid strips."""
         return _interp_rows(self.energy.to_value(u.keV)[asic, channel], self.adc[asic, channel],
-                            u.Quantity(energy).to_value(u.keV), self.valid[asic, channel])
+                            u.Quantity(energy, copy=None).to_value(u.keV), self.valid[asic, channel])
 
 
 def _interp_rows(xp: np.ndarray, fp: np.ndarray, x: np.ndarray, valid: np.ndarray) -> np.ndarray:

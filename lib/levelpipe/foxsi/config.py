@@ -250,7 +250,8 @@ class L1Settings:
 
     def hv_nominal_mask(self, hv: u.Quantity) -> np.ndarray:
         """True where the detector HV is within hv_tolerance of hv_nominal."""
-        return np.abs(_q(hv, u.V) - self.hv_nominal) <= self.hv_tolerance
+        hv_v = u.Quantity(hv, copy=None).to_value(u.V)  # no copy of an event-length array in V
+        return np.abs(hv_v - self.hv_nominal.to_value(u.V)) <= self.hv_tolerance.to_value(u.V)
 
 
 @dataclass(frozen=True, eq=False)

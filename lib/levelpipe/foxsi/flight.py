@@ -23,9 +23,15 @@ ARCSEC_PER_RAD = 180.0 * 3600.0 / np.pi
 PLATE_SCALE_UNIT = u.um / u.arcsec
 
 
+def _value(q, unit: u.UnitBase) -> np.ndarray:
+    """Plain float64 values of Quantity `q` in `unit` (a view when no conversion is needed);
+    a plain number is dimensionless and refused (UnitConversionError)."""
+    return np.asarray(u.Quantity(q, copy=None).to_value(unit), dtype=np.float64)
+
+
 def _s(t) -> np.ndarray:
     """Plain float64 seconds of a time-after-launch Quantity."""
-    return np.asarray(u.Quantity(t).to_value(u.s), dtype=np.float64)
+    return _value(t, u.s)
 
 
 def plate_scale(flight: Flight) -> u.Quantity:
@@ -47,7 +53,7 @@ def detector_to_payload(flight: Flight, det, x, y) -> tuple[u.Quantity, u.Quanti
     the flight's detector_rotation_deg with no mirror flip; the angles are per flight config.
     """
     c, s = rotation(flight, np.asarray(det))
-    x_um, y_um = u.Quantity(x).to_value(u.um), u.Quantity(y).to_value(u.um)
+    x_um, y_um = _value(x, u.um), _value(y, u.um)
     k = 1.0 / plate_scale(flight).to_value(PLATE_SCALE_UNIT)
     return ((c * x_um - s * y_um) * k) << u.arcsec, ((s * x_um + c * y_um) * k) << u.arcsec
 
@@ -55,7 +61,7 @@ def detector_to_payload(flight: Flight, det, x, y) -> tuple[u.Quantity, u.Quanti
 def payload_to_detector(flight: Flight, det, x, y) -> tuple[u.Quantity, u.Quantity]:
     """Inverse of detector_to_payload: payload angles -> detector positions (um)."""
     c, s = rotation(flight, np.asarray(det))
-    x_as, y_as = u.Quantity(x).to_value(u.arcsec), u.Quantity(y).to_value(u.arcsec)
+    x_as, y_as = _value(x, u.arcsec), _value(y, u.arcsec)
     k = plate_scale(flight).to_value(PLATE_SCALE_UNIT)
     return ((c * x_as + s * y_as) * k) << u.um, ((-s * x_as + c * y_as) * k) << u.um
 
@@ -69,7 +75,7 @@ def strip_centre(flight: Flight, strip) -> u.Quantity:
 def strip_of(flight: Flight, pos) -> np.ndarray:
     """Side strip number (0..127, -1 off the detector) under a position (length from the centre)."""
     pitch = flight.strip_pitch.to_value(u.um)
-    s = np.floor(u.Quantity(pos).to_value(u.um) / pitch + fmt.N_SIDE_STRIPS / 2.0).astype(np.int64)
+    s = np.floor(_value(pos, u.um) / pitch + fmt.N_SIDE_STRIPS / 2.0).astype(np.int64)
     return np.where((s >= 0) & (s < fmt.N_SIDE_STRIPS), s, -1)
 
 
