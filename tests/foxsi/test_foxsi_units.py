@@ -33,10 +33,15 @@ def test_flight_from_config_carries_units(flight2_config):
 
 
 def test_unparseable_launch_time_is_a_config_error(flight2_config, tmp_path):
+    schema = REPO / "config" / "schemas" / "foxsi.schema.yaml"
     p = tmp_path / "f.yaml"
-    p.write_text(yaml.safe_dump(dict(flight2_config, launch_utc="11 Dec 2014")))
-    with pytest.raises(ConfigError, match="f.yaml:launch_utc: launch_utc is not an ISO 8601"):
-        load_flight_config(p, REPO / "config" / "schemas" / "foxsi.schema.yaml")
+    for bad in ("11 Dec 2014", "2016-12-31T23:59:60.5"):  # not ISO; inside a leap second (Decision)
+        p.write_text(yaml.safe_dump(dict(flight2_config, launch_utc=bad)))
+        with pytest.raises(ConfigError, match="f.yaml:launch_utc: launch_utc is not an ISO 8601"):
+            load_flight_config(p, schema)
+    p.write_text(yaml.safe_dump(dict(flight2_config, launch_utc="2014-12-11T19:11:00.123456789")))
+    f = Flight.from_config(load_flight_config(p, schema))
+    assert f.launch_datetime64 == np.datetime64("2014-12-11T19:11:00.123456789", "ns")  # ns kept
 
 
 def test_value_in_another_unit_is_converted_not_misread(flight2):

@@ -52,8 +52,11 @@ def load_flight_config(path: str | os.PathLike, schema_path: str | os.PathLike) 
         raise ConfigError(err.message, path, where) from err
     if len(flight["altitude"]["time_s"]) != len(flight["altitude"]["altitude_km"]):
         raise ConfigError("altitude time_s and altitude_km differ in length", path, "altitude")
-    try:  # what the schema cannot check (a parseable launch time) fails here, at workflow start
-        Time(str(flight["launch_utc"]), format="isot", scale="utc")
+    # What the schema cannot check (a parseable launch time) fails here, at workflow start.
+    # Decision: a launch inside a leap second (hh:59:60) is refused: frame times are datetime64
+    # UTC labels without leap seconds (CF units_metadata "leap_seconds: none").
+    try:
+        Time(str(flight["launch_utc"]), format="isot", scale="utc").datetime64
     except ValueError as err:
         raise ConfigError(f"launch_utc is not an ISO 8601 UTC time ({err})", path, "launch_utc") from err
     return flight
