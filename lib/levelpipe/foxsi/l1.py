@@ -213,6 +213,7 @@ def level1_housekeeping(hk: xr.Dataset, flight: Flight, cfg: L1Settings) -> xr.D
     """
     t = flight.time_since_launch(hk["time"].values)
     hv_v = hk["hv"].values.astype(np.float64) * cfg.hv_per_count.to_value(u.V)
+    livetime = hk["livetime"].values.astype(np.float64) * cfg.livetime_tick.to_value(u.s)
     k = flight.sparcs_scale.to_value(u.arcsec)
     out = {
         "frame_counter": hk["frame_counter"],
@@ -220,7 +221,7 @@ def level1_housekeeping(hk: xr.Dataset, flight: Flight, cfg: L1Settings) -> xr.D
         "hv_enabled": (("time",), ((hk["status"].values & fmt.STATUS_HV_ENABLED) > 0).astype(np.int8),
                        {"long_name": "HV enabled", "flag_values": np.array([0, 1], np.int8),
                         "flag_meanings": "hv_off hv_on"}),
-        "livetime": (("time", "detector"), hk["livetime"].values.astype(np.float64) * cfg.livetime_tick.to_value(u.s),
+        "livetime": (("time", "detector"), livetime,
                      {"long_name": "detector livetime during the frame", "units": "s"}),
         "altitude": (("time",), fl.altitude(flight, t).to_value(u.km),
                      {"long_name": "payload altitude (interpolated)", "standard_name": "altitude", "units": "km",

@@ -64,14 +64,15 @@ def level2_events(l1: xr.Dataset, flight: Flight, gains: dict, cfg: L2Settings) 
         has_hit = asic >= 0
         flag |= np.where(has_hit & ~usable & np.isin(det, [d for d, g in gains.items() if g is not None]),
                          L2_BITS[f"{side}_side_no_gain"], 0).astype(np.uint8)
-        out[f"hit_energy_{side}"] = ((e,), en.to_value(u.keV), {"long_name": f"{side} side hit strip energy", "units": "keV"})
+        out[f"hit_energy_{side}"] = ((e,), en.to_value(u.keV),
+                                     {"long_name": f"{side} side hit strip energy", "units": "keV"})
         # Associated strips sit on the hit ASIC: their channel is strip mod 64.
         a_strip = l1[f"assoc_strip_{side}"].values.astype(np.int64)
         a_ch = np.where(a_strip >= 0, a_strip % fmt.CHANNELS_PER_ASIC, -1)
         a_en, _ = strip_energies(gains, det[:, None], np.where(a_strip >= 0, asic[:, None], -1), a_ch,
                                  l1[f"assoc_adc_{side}"].values)
-        out[f"assoc_energy_{side}"] = ((e, "assoc"), a_en.to_value(u.keV), {"long_name": f"{side} side associated strip energies",
-                                                            "units": "keV"})
+        out[f"assoc_energy_{side}"] = ((e, "assoc"), a_en.to_value(u.keV),
+                                       {"long_name": f"{side} side associated strip energies", "units": "keV"})
     no_file = np.array([gains.get(int(d)) is None for d in range(fmt.N_DETECTORS)])[det]
     flag |= np.where(no_file, L2_BITS["no_gain_file"], 0).astype(np.uint8)
     # Decision: the event energy is the hit-strip energy of the side named in config l2.energy_side
