@@ -21,14 +21,21 @@ def _ds():
     )
 
 
-def test_writer_adds_provenance_and_passes_cf(tmp_path):
-    src = tmp_path / "input.txt"
+def test_writer_adds_provenance_and_passes_cf(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "raw").mkdir()
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.txt"
+    outside.write_bytes(b"calibration")
+    src = tmp_path / "raw" / "input.txt"
     src.write_bytes(b"raw bytes")
     out = write_netcdf(_ds(), tmp_path / "p.nc", title="t", summary="s", mission="vzlusat1",
-                       level="L1", inputs=[src], config={"density_kg_m3": 2329})
+                       level="L1", inputs=[src, outside], config={"density_kg_m3": 2329})
     ds = read_netcdf(out)
     assert ds.attrs["levelpipe_version"] == levelpipe.__version__
-    assert ds.attrs["input_sha256"] == f"input.txt {hashlib.sha256(b'raw bytes').hexdigest()}"
+    # inside the run directory: relative names; outside: absolute
+    assert ds.attrs["input_sha256"].splitlines() == sorted([
+        f"raw/input.txt {hashlib.sha256(b'raw bytes').hexdigest()}",
+        f"{outside.as_posix()} {hashlib.sha256(b'calibration').hexdigest()}"])
     assert ds.attrs["config_digest"] == config_digest({"density_kg_m3": 2329})
     assert ds.attrs["Conventions"].startswith("CF-1.10")
     assert ds.attrs["time_coverage_start"] == "2018-03-24T09:00:09.000Z"

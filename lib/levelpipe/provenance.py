@@ -57,11 +57,18 @@ def code_digest(*packages: str) -> str:
 
 
 def input_digests(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
-    """{file name relative to the common parent: sha256} in sorted order."""
-    paths = [Path(p) for p in paths]
-    if not paths:
-        return {}
-    common = Path(os.path.commonpath([p.resolve() for p in paths]))
-    if len(paths) == 1:
-        common = common.parent
-    return {str(p.resolve().relative_to(common)): sha256_file(p) for p in sorted(paths)}
+    """{file name: sha256} in sorted order.
+
+    Names are relative to the directory the step runs in (for the workflow: its working
+    directory, so `results/...` and `resources/...` read the same on every machine); a file
+    outside it is named by its absolute path.
+    """
+    cwd = Path.cwd().resolve()
+    out = {}
+    for p in sorted(Path(p).resolve() for p in paths):
+        try:
+            name = p.relative_to(cwd).as_posix()
+        except ValueError:
+            name = p.as_posix()
+        out[name] = sha256_file(p)
+    return dict(sorted(out.items()))
