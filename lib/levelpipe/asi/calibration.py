@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from levelpipe.asi.readers import ORIENTATION
-from levelpipe.asi.skymap import SkymapName, select_best
+from levelpipe.asi.skymap import SkymapName, find_named_files, select_best
 from levelpipe.errors import AsiError
 
 _NAME = re.compile(r"^([A-Za-z]+)_(flatfield|rayleighs)_([0-9A-Za-z-]+)_(\d{8})-(\d{8}|\+)_v([0-9A-Za-z]+)\.sav$", re.I)
@@ -46,13 +46,7 @@ def parse_calibration_name(path: str | os.PathLike) -> CalibrationName:
 
 
 def find_calibrations(root: str | os.PathLike) -> list[CalibrationName]:
-    out = []
-    for p in sorted(Path(root).rglob("*.sav")):
-        try:
-            out.append(parse_calibration_name(p))
-        except AsiError:
-            continue
-    return out
+    return find_named_files(root, "*.sav", parse_calibration_name)
 
 
 def best_calibration(names: Iterable[CalibrationName], kind: str, detector: str, day) -> CalibrationName | None:

@@ -84,14 +84,20 @@ def select_best(names: Iterable, day) -> "SkymapName":
     return max(valid, key=lambda n: (n.valid_from, n.version_rank, str(n.path)))
 
 
-def find_skymaps(root: str | os.PathLike) -> list[SkymapName]:
+def find_named_files(root: str | os.PathLike, pattern: str, parse) -> list:
+    """Parsed names of the files below `root` matching `pattern`; files whose names `parse`
+    refuses (AsiError) are not skymaps/calibrations and are passed over."""
     out = []
-    for p in sorted(Path(root).rglob("*_skymap_*.sav")):
+    for p in sorted(Path(root).rglob(pattern)):
         try:
-            out.append(parse_skymap_name(p))
+            out.append(parse(p))
         except AsiError:
             continue
     return out
+
+
+def find_skymaps(root: str | os.PathLike) -> list[SkymapName]:
+    return find_named_files(root, "*_skymap_*.sav", parse_skymap_name)
 
 
 def best_skymap(root: str | os.PathLike, instrument: str, site: str, day) -> Path:
