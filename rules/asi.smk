@@ -6,6 +6,10 @@ from levelpipe.asi.workflow import AsiInputs
 ASI = "asi"
 ASI_CODE = code_digest("levelpipe.asi")
 ASI_IN = AsiInputs(input_dir(ASI), MC[ASI]) if ASI in MISSIONS else None
+if ASI in MISSIONS:
+    require_granules(
+        ASI, ASI_IN.site_hours, "raw imager files in the data server's layout (.pgm[.gz|.bz2], .h5, .png)"
+    )
 
 
 wildcard_constraints:

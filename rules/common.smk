@@ -7,6 +7,7 @@ import yaml
 from snakemake.utils import validate
 
 import levelpipe
+from levelpipe.errors import ConfigError
 from levelpipe.provenance import code_digest
 
 WORKFLOW_DIR = Path(workflow.basedir)
@@ -44,9 +45,21 @@ def load_mission_config(mission):
 
 
 def input_dir(mission):
+    """The raw-data directory of a mission; a missing one stops the run with a clear message."""
     if mission not in config["inputs"]:
-        raise ValueError(f"config: inputs has no directory for mission {mission!r}")
-    return Path(config["inputs"][mission])
+        raise ConfigError(f"no directory given for mission {mission!r}", where="config inputs")
+    path = Path(config["inputs"][mission])
+    if not path.is_dir():
+        raise ConfigError(f"{path}: not a directory", where=f"config inputs.{mission}")
+    return path
+
+
+def require_granules(mission, granules, what):
+    """An input directory in which nothing of the mission's layout is found is an error, not an
+    empty run: the usual cause is a path pointing one level too high or too low."""
+    if not granules:
+        raise ConfigError(f"{input_dir(mission)}: no {what} found", where=f"config inputs.{mission}")
+    return granules
 
 
 def result(mission, *parts):

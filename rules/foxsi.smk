@@ -9,6 +9,7 @@ if "foxsi" in MISSIONS:
     FOXSI = MC["foxsi"]
     FX = FoxsiInputs(FOXSI, input_dir("foxsi"), workflow_path,
                      WORKFLOW_DIR / "config" / "schemas" / "foxsi.schema.yaml")
+    require_granules("foxsi", FX.granules, "telemetry files (.dat formatter, .log WSMR)")
     FOXSI_DETS = range(7)
 
     # The granule wildcard is called `recording` (one telemetry file of a flight): other families

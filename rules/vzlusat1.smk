@@ -5,7 +5,15 @@ from levelpipe.timepix.l0 import discover_folders
 
 VZ = "vzlusat1"
 VZ_CODE = code_digest("levelpipe.timepix")
-VZ_FOLDERS = discover_folders(input_dir(VZ)) if VZ in MISSIONS else {}
+VZ_FOLDERS = (
+    require_granules(
+        VZ,
+        discover_folders(input_dir(VZ)),
+        "archive folders (raw/<folder>/<N>_fullres.txt or labelled/<folder>/<N>_fullres.clusters.txt)",
+    )
+    if VZ in MISSIONS
+    else {}
+)
 
 
 wildcard_constraints:

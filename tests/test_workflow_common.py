@@ -40,3 +40,13 @@ def test_report_has_captions(workflow_run, tmp_path):
     snakemake(wd, "--report", str(tmp_path / "report.html"), missions=["vzlusat1"])
     html = (tmp_path / "report.html").read_text()
     assert "quicklook of one archive folder" in html
+
+
+@pytest.mark.parametrize("mission", ["vzlusat1", "foxsi", "asi"])
+def test_wrong_input_directory_is_a_clear_error(mission, tmp_path):
+    proc = _snakemake("-n", "--config", f"missions=[{mission}]", f"inputs={{{mission}: {tmp_path / 'nope'}}}")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and f"config inputs.{mission}: {tmp_path / 'nope'}: not a directory" in out
+    proc = _snakemake("-n", "--config", f"missions=[{mission}]", f"inputs={{{mission}: {tmp_path}}}")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and f"config inputs.{mission}: {tmp_path}: no " in out
