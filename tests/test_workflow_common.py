@@ -50,3 +50,12 @@ def test_wrong_input_directory_is_a_clear_error(mission, tmp_path):
     proc = _snakemake("-n", "--config", f"missions=[{mission}]", f"inputs={{{mission}: {tmp_path}}}")
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and f"config inputs.{mission}: {tmp_path}: no " in out
+
+
+def test_default_run_plans_every_family_together(tmp_path):
+    """All three families in one DAG (as `make run` does): no wildcard or rule-name clashes."""
+    proc = snakemake(tmp_path, "-n", missions=["vzlusat1", "foxsi", "asi"])
+    table = proc.stdout.split("Job stats:")[1].split("total")[0]
+    planned = {line.split()[0] for line in table.splitlines()[3:] if line.strip()}
+    for rule in ("build_vzlusat1_l0", "plot_vzlusat1_maps", "decode_foxsi_l0", "calibrate_asi_l1"):
+        assert rule in planned
