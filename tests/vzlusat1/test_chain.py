@@ -201,3 +201,24 @@ def test_more_real_cluster_lists_from_shared_data():
     assert data["X"].shape == (3131, 25)
     counts = json.loads((root / "labelled" / "above_europe" / "1_fullres.statistics.txt").read_text())
     assert counts["dot"] == 163
+
+
+def test_info_table_row_used_only_when_it_matches_the_frame(tmp_path):
+    root = tmp_path / "arch"
+    shutil.copytree(VZ / "labelled", root / "labelled")
+    ds = build_l0(root, "above_europe", tmp_path / "a.nc", {"assume_energy_mode_when_unknown": True})
+    # frame 1 has no metadata file: its position comes from the matching info.txt row
+    assert ds.latitude.sel(frame=1).item() == pytest.approx(32.3529668487)
+    info = root / "labelled" / "above_europe" / "info.txt"
+    info.write_text(info.read_text().replace("2018-01-29 07:51:28, 4453,", "2018-01-29 07:51:28, 4454,"))
+    ds = build_l0(root, "above_europe", tmp_path / "b.nc", {"assume_energy_mode_when_unknown": True})
+    assert np.isnan(ds.latitude.sel(frame=1).item())
+    assert ds.frame_flags.sel(frame=1).item() & FLAG_NO_METADATA
+    assert "frame 1: info.txt row does not match the frame" in ds.attrs["errors"]
+
+
+def test_info_table_of_unknown_layout_is_not_used(tmp_path):
+    from levelpipe.timepix.formats import read_info_table
+    p = tmp_path / "info.txt"
+    p.write_text("# image, time, something else\n1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11\n")
+    assert read_info_table(p) == {}

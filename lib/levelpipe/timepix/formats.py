@@ -16,6 +16,7 @@ exactly that as (row, col) of the L0 `energy` array: row = line of the text file
 from __future__ import annotations
 
 import json
+import logging
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ import numpy as np
 
 from levelpipe.errors import TimepixError
 from levelpipe.timepix.classes import CLASS_IDS, CLASS_NAMES
+
+log = logging.getLogger(__name__)
 
 FRAME_SHAPE = (256, 256)
 N_PIXELS = FRAME_SHAPE[0] * FRAME_SHAPE[1]
@@ -264,16 +267,30 @@ def read_dsc(path: str | Path) -> FrameMeta:
     return meta
 
 
+#: Header of the info.txt layout we read (labelled folders of the current archive).
+INFO_HEADER = "# ordinar image ID, original image ID, acquisition time [s], bias [V], UTC time [s]"
+
+
 def read_info_table(path: str | Path) -> dict[int, FrameMeta]:
-    """Parse a folder's `info.txt`: {ordinal image number N: FrameMeta}."""
+    """Parse a folder's `info.txt`: {ordinal image number N: FrameMeta}.
+
+    Decision: only the layout with the known header is read. Older info.txt files use another
+    layout and numbering (the archive renumbered folders between commits), so reading them by
+    column position could attach another image's position to a frame; they yield nothing and
+    the frames stay flagged `no_metadata`.
+    """
     path = Path(path)
     table: dict[int, FrameMeta] = {}
-    for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    lines = path.read_text(errors="replace").splitlines()
+    if not lines or not lines[0].startswith(INFO_HEADER):
+        log.warning("%s: unknown info.txt layout, not used", path)
+        return table
+    for lineno, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         cols = [c.strip() for c in line.split(",")]
         if len(cols) < 11:
-            continue  # other info.txt layouts (old raw style) carry no positions we can use
+            raise TimepixError(f"{len(cols)} columns, expected 11", path, f"line {lineno}")
         try:
             n = int(cols[0])
             table[n] = FrameMeta(

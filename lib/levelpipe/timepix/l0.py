@@ -165,6 +165,15 @@ def read_folder(ff: FolderFiles, config: Mapping[str, Any] | None = None) -> xr.
             flags[i] |= FLAG_CORRUPT
             errors.append(str(exc))
             log.warning("frame %d skipped: %s", n, exc)
+        if flags[i] & FLAG_INFO_TABLE and not flags[i] & FLAG_CORRUPT and \
+                meta.pixel_count_original != int(np.count_nonzero(energy[i])):
+            # Decision: an info.txt row is trusted only if its non-zero pixel count matches the
+            # frame; a mismatch means the row describes another image (renumbered folder).
+            log.warning("frame %d: info.txt row has %s non-zero pixels, frame has %d; row not used",
+                        n, meta.pixel_count_original, np.count_nonzero(energy[i]))
+            errors.append(f"{ff.info[0]}:frame {n}: info.txt row does not match the frame (pixel count)")
+            meta = FrameMeta()
+            flags[i] = (flags[i] & (0xFF ^ FLAG_INFO_TABLE)) | FLAG_NO_METADATA
         mode = meta.measurement_mode
         if mode not in (MODES["tot_energy"],) and not (mode == MODES["unknown"] and assume_energy):
             flags[i] |= FLAG_NON_ENERGY_MODE
