@@ -222,3 +222,18 @@ def test_info_table_of_unknown_layout_is_not_used(tmp_path):
     p = tmp_path / "info.txt"
     p.write_text("# image, time, something else\n1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11\n")
     assert read_info_table(p) == {}
+
+
+def test_metadata_of_another_image_is_flagged(tmp_path):
+    root = tmp_path / "arch"
+    shutil.copytree(VZ / "raw", root / "raw")
+    meta = root / "raw" / "above_europe" / "7_fullres.metadata.txt"
+    meta.write_text(meta.read_text().replace("Pixel count (Original): 346", "Pixel count (Original): 92")
+                    .replace("Pixel count (Filtered): 346", "Pixel count (Filtered): 92"))
+    ds = build_l0(root, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    from levelpipe.timepix.l0 import FLAG_PIXEL_COUNT_MISMATCH
+    assert ds.frame_flags.sel(frame=7).item() & FLAG_PIXEL_COUNT_MISMATCH
+    assert not ds.frame_flags.sel(frame=34).item() & FLAG_PIXEL_COUNT_MISMATCH
+    assert ds.attrs["frames_pixel_count_mismatch"] == 1
+    assert "frame 7: metadata pixel count [92] != frame's 346" in ds.attrs["errors"]
+    assert_cf_compliant(tmp_path / "l0.nc")

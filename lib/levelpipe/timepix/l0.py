@@ -32,7 +32,9 @@ FLAG_CORRUPT = 2
 FLAG_NON_ENERGY_MODE = 4
 FLAG_REBUILT = 8
 FLAG_INFO_TABLE = 16
-FLAG_MEANINGS = "no_metadata corrupt non_energy_mode rebuilt_from_clusters metadata_from_info_table"
+FLAG_PIXEL_COUNT_MISMATCH = 32
+FLAG_MEANINGS = ("no_metadata corrupt non_energy_mode rebuilt_from_clusters metadata_from_info_table "
+                 "pixel_count_mismatch")
 
 _FRAME_RE = re.compile(r"^(\d+)_fullres\.(txt|txt\.dsc|metadata\.txt|clusters\.txt|statistics\.txt)$")
 
@@ -174,6 +176,12 @@ def read_folder(ff: FolderFiles, config: Mapping[str, Any] | None = None) -> xr.
             errors.append(f"{ff.info[0]}:frame {n}: info.txt row does not match the frame (pixel count)")
             meta = FrameMeta()
             flags[i] = (flags[i] & (0xFF ^ FLAG_INFO_TABLE)) | FLAG_NO_METADATA
+        counts = {meta.pixel_count_original, meta.pixel_count_filtered} - {None}
+        if counts and not flags[i] & FLAG_CORRUPT and int(np.count_nonzero(energy[i])) not in counts:
+            # The metadata may describe another image (renumbered folder): kept, but flagged.
+            flags[i] |= FLAG_PIXEL_COUNT_MISMATCH
+            errors.append(f"frame {n}: metadata pixel count {sorted(counts)} != frame's "
+                          f"{np.count_nonzero(energy[i])} ({' '.join(meta.sources)})")
         mode = meta.measurement_mode
         if mode not in (MODES["tot_energy"],) and not (mode == MODES["unknown"] and assume_energy):
             flags[i] |= FLAG_NON_ENERGY_MODE
@@ -253,7 +261,7 @@ def _build_dataset(ff, frames, energy, flags, metas, errors) -> xr.Dataset:
                                    "files the metadata were taken from, highest priority first"),
             "pixel_count": var(nonzero, "1", "non-zero pixels in the frame"),
             "frame_flags": var(flags, None, "frame quality and provenance flags",
-                               flag_masks=np.array([1, 2, 4, 8, 16], np.uint8), flag_meanings=FLAG_MEANINGS),
+                               flag_masks=np.array([1, 2, 4, 8, 16, 32], np.uint8), flag_meanings=FLAG_MEANINGS),
         },
         coords={
             "frame": ("frame", np.array(frames, dtype=i32), {"long_name": "frame number N of <N>_fullres",
@@ -271,6 +279,7 @@ def _build_dataset(ff, frames, energy, flags, metas, errors) -> xr.Dataset:
                     frames_without_metadata=int(np.count_nonzero(flags & FLAG_NO_METADATA)),
                     frames_non_energy_mode=int(np.count_nonzero(flags & FLAG_NON_ENERGY_MODE)),
                     frames_rebuilt_from_clusters=int(np.count_nonzero(flags & FLAG_REBUILT)),
+                    frames_pixel_count_mismatch=int(np.count_nonzero(flags & FLAG_PIXEL_COUNT_MISMATCH)),
                     errors="\n".join(errors))
     return ds
 
