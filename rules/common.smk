@@ -6,7 +6,6 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-import levelpipe
 from levelpipe.errors import ConfigError
 from levelpipe.provenance import code_digest
 

@@ -119,9 +119,9 @@ def write_netcdf(
                                   units_metadata="leap_seconds: none")
             encoding[name] = {"_FillValue": _NAT_FILL}
     for name, var in ds.variables.items():
-        enc: dict[str, Any] = encoding.get(name, {})
-        if name in encoding:
+        if name in encoding:  # all-NaT times, already encoded above
             continue
+        enc: dict[str, Any] = {}
         if np.issubdtype(var.dtype, np.datetime64):
             enc.update(units=_TIME_UNITS, calendar="standard", dtype="int64")
             var.attrs.pop("units", None)

@@ -116,15 +116,14 @@ FEATURE_IN_PIXELS = frozenset({"bbox_rows", "bbox_cols", "axis_major_std", "axis
                                "width", "perimeter", "radius_rms", "energy_per_length"})
 
 
-def _neighbour_counts(cl: Clusters, offsets) -> np.ndarray:
+def _neighbour_counts(cl: Clusters, sorted_key: np.ndarray, offsets) -> np.ndarray:
     """For each pixel, how many of the given neighbour offsets belong to the same cluster.
 
-    Uses a hash of (cluster, row, col) keys searched in the sorted key array: O(m log m), no
-    dense label image, so memory stays proportional to the number of hit pixels.
+    `sorted_key` is the sorted (cluster, row, col) key of every pixel; neighbours are looked up
+    in it by binary search: O(m log m), no dense label image, so memory stays proportional to
+    the number of hit pixels.
     """
-    key = (cl.label * 256 + cl.row.astype(np.int64)) * 256 + cl.col.astype(np.int64)
-    sorted_key = np.sort(key)
-    out = np.zeros(key.size, dtype=np.int8)
+    out = np.zeros(cl.label.size, dtype=np.int8)
     r = cl.row.astype(np.int64)
     c = cl.col.astype(np.int64)
     for dr, dc in offsets:
@@ -175,8 +174,9 @@ def features(cl: Clusters) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         linearity = np.where(lam1 > 0, 1 - lam2 / lam1, 0.0)
 
-    n8 = _neighbour_counts(cl, _NEIGHBOURS_8)
-    n4 = _neighbour_counts(cl, _NEIGHBOURS_4)
+    keys = np.sort((cl.label * 256 + cl.row.astype(np.int64)) * 256 + cl.col.astype(np.int64))
+    n8 = _neighbour_counts(cl, keys, _NEIGHBOURS_8)
+    n4 = _neighbour_counts(cl, keys, _NEIGHBOURS_4)
     inner = total((n8 == 8).astype(float))
     perimeter = total(4.0 - n4)
     ends = total((n8 == 1).astype(float))

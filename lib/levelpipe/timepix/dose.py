@@ -42,8 +42,7 @@ def build_dose(l1_path: str | Path, out_path: str | Path, config: Mapping[str, A
     l1 = read_netcdf(l1_path)
     area, mass = sensor_geometry(config)
     n_frames = l1.sizes["frame"]
-    frame_pos = {int(f): i for i, f in enumerate(l1.frame.values)}
-    idx = np.array([frame_pos[int(f)] for f in l1.cluster_frame.values], dtype=np.int64)
+    idx = np.searchsorted(l1.frame.values, l1.cluster_frame.values)  # L0 frames are sorted
     deposited = np.bincount(idx, l1.cluster_energy.values.astype(np.float64), minlength=n_frames) * u.keV
     exposure = l1.exposure.values * u.s
     valid = (l1.classified.values == 1) & np.isfinite(exposure.value) & (exposure.value > 0)

@@ -29,9 +29,8 @@ def clusters_text(pos_x, pos_y, class_id, pixel_start, pixel_count, row, col, en
     values = [repr(v) for v in np.round(np.asarray(energy, np.float64), 2).tolist()]
     pixels = [_PIXEL.format(a, b, v) for a, b, v in zip(x, y, values)]
     items = []
-    for k, (px, py, cid, s, n) in enumerate(zip(np.asarray(pos_x).tolist(), np.asarray(pos_y).tolist(),
-                                                np.asarray(class_id).tolist(), np.asarray(pixel_start).tolist(),
-                                                np.asarray(pixel_count).tolist())):
+    columns = (np.asarray(a).tolist() for a in (pos_x, pos_y, class_id, pixel_start, pixel_count))
+    for px, py, cid, s, n in zip(*columns):
         items.append(_CLUSTER.format(px, py, CLASS_NAMES[cid], cid, ",\n".join(pixels[s:s + n])))
     return "[\n" + ",\n".join(items) + "\n]"
 

@@ -98,13 +98,14 @@ def export_labelled(l1_path: str | Path, out_dir: str | Path) -> int:
     """Write `<N>_fullres.clusters.txt` and `.statistics.txt` for every classified frame; returns count."""
     l1 = read_netcdf(l1_path)
     frames = l1.frame.values[l1.classified.values == 1]
-    cf = l1.cluster_frame.values
+    cf = l1.cluster_frame.values  # clusters are ordered by frame
+    first, stop = np.searchsorted(cf, frames, "left"), np.searchsorted(cf, frames, "right")
     start, count = l1.cluster_pixel_start.values, l1.cluster_pixel_count.values
     with atomic_output(out_dir, suffix="") as tmp:
         tmp.unlink()
         tmp.mkdir()
-        for n in frames:
-            sel = np.flatnonzero(cf == n)
+        for n, a, b in zip(frames, first, stop):
+            sel = np.arange(a, b)
             if sel.size:
                 px = slice(int(start[sel[0]]), int(start[sel[-1]] + count[sel[-1]]))
                 pstart = start[sel] - start[sel[0]]
