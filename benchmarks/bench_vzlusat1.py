@@ -15,7 +15,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from levelpipe.timepix.classifier import classify, train_classifier  # noqa: E402
+from levelpipe.timepix.classifier import train_classifier  # noqa: E402
 from levelpipe.timepix.clusters import features, find_clusters  # noqa: E402
 from levelpipe.timepix.l0 import build_l0, folder_files, read_folder  # noqa: E402
 from levelpipe.timepix.l1 import build_l1, export_labelled  # noqa: E402
@@ -57,7 +57,7 @@ def main() -> None:
         cl = find_clusters(ds.energy.values)
         t_label = time.perf_counter() - t0
         t0 = time.perf_counter()
-        X = features(cl)
+        features(cl)
         t_feat = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -61,7 +61,7 @@ def test_variable_without_units_is_refused_and_no_file_left(tmp_path):
 def test_failed_write_leaves_no_partial_file(tmp_path):
     ds = _ds()
     ds["obj"] = ("time", np.array([object(), object()]), {"long_name": "unwritable", "units": "1"})
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):  # netCDF4 cannot store arbitrary objects
         write_netcdf(ds, tmp_path / "y.nc", title="t", summary="s", mission="m", level="L1")
     assert list(tmp_path.iterdir()) == []
 

@@ -2,7 +2,6 @@
 file names, no mutation, whole-file assembly."""
 from __future__ import annotations
 
-import bz2
 import gzip
 import io
 import tarfile

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from cfcheck import assert_cf_compliant
 from conftest import snakemake

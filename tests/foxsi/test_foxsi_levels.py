@@ -5,7 +5,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 
-from levelpipe.foxsi import calibration, decode, flight as fl, formats as fmt, l0, l1, l2, simulator
+from levelpipe.foxsi import calibration, decode, flight as fl, l0, l1, l2, simulator
 from foxsi_testlib import (CAL, as_bytes, flight1, flight2, foxsi_config, l1_settings, l2_settings,  # noqa: F401
                            scenario, sim2)
 

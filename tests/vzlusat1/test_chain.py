@@ -177,7 +177,7 @@ def test_dose_known_answer():
 
 def test_dose_and_flux_of_a_folder(tmp_path, model):
     build_l0(VZ, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
-    l1 = build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
+    build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
     l2 = build_dose(tmp_path / "l1.nc", tmp_path / "l2.nc", DOSE)
     assert_cf_compliant(tmp_path / "l2.nc")
     energy = read_netcdf(tmp_path / "l0.nc").energy.sel(frame=7).values.sum(dtype=np.float64)

@@ -1,6 +1,4 @@
 """Readers of the VZLUSAT-1 archive files, on the bundled real files and on broken copies."""
-import shutil
-
 import numpy as np
 import pytest
 

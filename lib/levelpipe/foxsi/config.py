@@ -56,7 +56,7 @@ def load_flight_config(path: str | os.PathLike, schema_path: str | os.PathLike) 
     # Decision: a launch inside a leap second (hh:59:60) is refused: frame times are datetime64
     # UTC labels without leap seconds (CF units_metadata "leap_seconds: none").
     try:
-        Time(str(flight["launch_utc"]), format="isot", scale="utc").datetime64
+        _ = Time(str(flight["launch_utc"]), format="isot", scale="utc").datetime64  # raises on hh:59:60
     except ValueError as err:
         raise ConfigError(f"launch_utc is not an ISO 8601 UTC time ({err})", path, "launch_utc") from err
     return flight
