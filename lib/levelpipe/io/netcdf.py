@@ -5,8 +5,10 @@ questions the same way: what it is (title, summary, level), who made it with wha
 (levelpipe version, SHA-256 of each input, the config section and its digest), and how to read
 each variable (units, long_name, standard_name where CF has one).
 
-Reruns with the same inputs and config give identical data and attributes; the only attribute
-that changes is `date_created`, which honours SOURCE_DATE_EPOCH for bit-reproducible builds.
+Reruns with the same inputs, config and code give byte-identical files, with or without
+SOURCE_DATE_EPOCH: `date_created` is derived from the inputs (see `creation_date`), and `history`
+carries the upstream products' lines plus one line naming the rule and function that made this
+file (appended, never replaced: satpy's cf/attrs.py does the same).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import xarray as xr
 import levelpipe
 from levelpipe.errors import LevelpipeError
 from levelpipe.io.atomic import atomic_output
+from levelpipe.io.variables import ProductTable, apply_table
 from levelpipe.provenance import canonical_json, config_digest, input_digests
 
 CONVENTIONS = "CF-1.10, ACDD-1.3"
@@ -29,11 +32,56 @@ _TIME_UNITS = "microseconds since 1970-01-01 00:00:00"
 _NAT_FILL = np.iinfo(np.int64).min + 1
 
 
-def _creation_date() -> str:
+def _iso(t: _dt.datetime) -> str:
+    return t.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _product_attrs(path: Path) -> dict[str, str] | None:
+    """`date_created` and `history` of a levelpipe netCDF product, None for any other file."""
+    if path.suffix != ".nc":
+        return None
+    try:
+        import netCDF4
+        with netCDF4.Dataset(path) as nc:
+            names = nc.ncattrs()
+            if "levelpipe_version" not in names:
+                return None
+            return {k: str(nc.getncattr(k)) for k in ("date_created", "history") if k in names}
+    except OSError:
+        return None
+
+
+def creation_date(inputs: Iterable[str | os.PathLike]) -> str:
+    """`date_created` of a product made from `inputs`.
+
+    Decision: SOURCE_DATE_EPOCH when set; otherwise the newest of the inputs' own dates: a
+    levelpipe product's `date_created`, any other file's modification time. ACDD defines
+    date_created as the date of this version of the values, and the same inputs give the same
+    values, so a rerun gives the same date, the same bytes, and the same `input_sha256`
+    downstream. With no inputs at all: the current time.
+    """
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    now = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc) if epoch
-           else _dt.datetime.now(_dt.timezone.utc))
-    return now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    if epoch:
+        return _iso(_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc))
+    newest: str | None = None
+    for p in map(Path, inputs):
+        attrs = _product_attrs(p)
+        if attrs and attrs.get("date_created"):
+            when = attrs["date_created"]
+        else:
+            when = _iso(_dt.datetime.fromtimestamp(int(p.stat().st_mtime), _dt.timezone.utc))
+        newest = max(newest or when, when)
+    return newest or _iso(_dt.datetime.now(_dt.timezone.utc))
+
+
+def _history(inputs: Iterable[str | os.PathLike], line: str) -> str:
+    """The upstream products' history lines (in order, each once) followed by `line`."""
+    lines: list[str] = []
+    for p in sorted(map(Path, inputs)):
+        for old in ((_product_attrs(p) or {}).get("history") or "").splitlines():
+            if old and old not in lines:
+                lines.append(old)
+    return "\n".join([*lines, line])
 
 
 def _check_cf_metadata(ds: xr.Dataset, path: Path) -> None:
@@ -73,16 +121,23 @@ def write_netcdf(
     config: Mapping[str, Any] | None = None,
     references: str | None = None,
     extra_attrs: Mapping[str, Any] | None = None,
+    table: ProductTable | None = None,
+    history: str | None = None,
 ) -> Path:
     """Write `ds` to `path` atomically, adding CF/ACDD global attributes and provenance.
 
     `inputs` are the files the product was made from (their SHA-256 go in `input_sha256`);
-    `config` is the config section the step used (stored verbatim and as a digest).
+    `config` is the config section the step used (stored verbatim and as a digest); `table`
+    the product's variables table (``levelpipe.io.variables``), applied first; `history` what
+    made the file (rule and function), appended to the inputs' history.
     """
     path = Path(path)
-    ds = ds.copy()
+    inputs = [Path(p) for p in inputs]
+    ds = apply_table(ds, table) if table is not None else ds.copy()
     _check_cf_metadata(ds, path)
     digests = input_digests(inputs)
+    created = creation_date(inputs)
+    made_by = f"{created} levelpipe {levelpipe.__version__}" + (f" {history}" if history else "")
     attrs: dict[str, Any] = {
         "Conventions": CONVENTIONS,
         "title": title,
@@ -95,8 +150,8 @@ def write_netcdf(
         "creator_name": "levelpipe",
         "creator_type": "group",
         "keywords": f"{mission}, {level}",
-        "history": f"levelpipe {levelpipe.__version__}: {level} from {len(digests)} input file(s)",
-        "date_created": _creation_date(),
+        "history": _history(inputs, f"{made_by}: {level} from {len(digests)} input file(s)"),
+        "date_created": created,
         "levelpipe_version": levelpipe.__version__,
         "input_files": "\n".join(digests),
         "input_sha256": "\n".join(f"{k} {v}" for k, v in digests.items()),
