@@ -262,3 +262,76 @@ def require_some(results: Mapping[int, WorkflowResult], where: str) -> None:
     """A run that aggregated nothing fails loudly instead of writing empty products."""
     if not any(r.classifications or any(len(t) for t in r.extracts.values()) for r in results.values()):
         raise JetsError("no classification or extract of any configured workflow (aggregation.workflows)", where)
+
+
+# ----------------------------------------------------------------------------- step
+
+def _reduction_name(reducer: str, workflow_id: int, extractor: str) -> str:
+    # panoptes_aggregation's CLI names reductions <reducer>_<output name>.csv
+    return f"{reducer}_{workflow_id}_{extractor}.csv"
+
+
+def write_aggregation(ctx) -> None:
+    """Step `aggregate`: exports and extract CSVs -> results/jets/extracts/ and reductions/
+    (panoptes_aggregation's CSV formats), plus subjects.json (each subject's manifest metadata,
+    from the exports) and counts.json (every counted skip) in reductions/."""
+    import json
+    from levelpipe.jets import classifications as cls
+    s = ctx.settings
+    exports = cls.read_exports(ctx.inputs["classifications"], s.classifications) if "classifications" in ctx.inputs else []
+    given = [cls.read_extracts(p, s.classifications) for p in ctx.inputs["extracts"]]
+    if not exports and not given:
+        raise JetsError("no classification export and no extract CSV in the input", "classifications/")
+    rows = pd.concat([e.rows for e in exports], ignore_index=True) if exports else pd.DataFrame(
+        columns=["workflow_id", "workflow_version", "subject_id", "user_name", "created", "classification_id"])
+    results = aggregate(rows, s.aggregation, extracts_by_workflow(given))
+    require_some(results, ", ".join(ctx.inputs.all))
+    meta = {}
+    for e in exports:
+        meta.update({str(k): v for k, v in e.subjects.items()})
+    counts = {"exports": {e.path: {"rows": len(e.rows), **{f"bad_rows_{k}": v for k, v in e.bad_rows.items()},
+                                   **{f"bad_marks_{k}": v for k, v in e.bad_marks.items()},
+                                   "annotation_items": len(e.marks)} for e in exports},
+              "extract_files": {x.path: {"rows": len(x.table), **x.bad_rows} for x in given},
+              "workflows": {str(w): {"classifications": r.classifications, **r.counts} for w, r in results.items()}}
+    with atomic_output(ctx.outputs.one("extracts"), suffix="") as ex_dir, \
+            atomic_output(ctx.outputs.one("reductions"), suffix="") as red_dir:
+        for d in (ex_dir, red_dir):
+            d.unlink()
+            d.mkdir()
+        for wid, r in results.items():
+            for name, table in r.extracts.items():
+                table.to_csv(ex_dir / f"{name}_{wid}.csv", index=False, encoding="utf-8")
+                r.squashed[name].to_csv(ex_dir / f"{name}_{wid}_squashed.csv", index=False, encoding="utf-8") \
+                    if name in r.squashed else None
+            wf = next(w for w in s.aggregation.workflows if w.workflow_id == wid)
+            for name, table in r.reductions.items():
+                table.to_csv(red_dir / _reduction_name(wf.reducers[name].reducer, wid, name), index=False,
+                             encoding="utf-8")
+        (red_dir / "subjects.json").write_text(json.dumps(meta, sort_keys=True, indent=1))
+        (red_dir / "counts.json").write_text(json.dumps(counts, sort_keys=True, indent=1))
+
+
+def read_reductions(folder: str | os.PathLike, settings, max_bytes: int, max_field: int) -> dict[int, WorkflowResult]:
+    """The reductions folder written by `write_aggregation`, data cells parsed without eval."""
+    from types import SimpleNamespace
+    from levelpipe.jets.classifications import parse_cell, _read_csv
+    folder = Path(folder)
+    out: dict[int, WorkflowResult] = {}
+    for wf in settings.workflows:
+        res = WorkflowResult(wf.workflow_id, 0)
+        for name, red in wf.reducers.items():
+            p = folder / _reduction_name(red.reducer, wf.workflow_id, name)
+            if not p.exists():
+                continue
+            if p.stat().st_size > max_bytes:
+                raise JetsError(f"{p.stat().st_size} bytes (limit {max_bytes})", p)
+            df = _read_csv(p, max_field)
+            for c in df.columns:
+                if c.startswith("data."):
+                    df[c] = pd.Series([parse_cell(v, p, f"line {i + 2} column {c}") for i, v in enumerate(df[c])],
+                                      index=df.index, dtype=object)
+            df["subject_id"] = pd.to_numeric(df["subject_id"], errors="raise").astype("int64")
+            res.reductions[name] = df
+        out[wf.workflow_id] = res
+    return out

@@ -597,3 +597,32 @@ def write_csv(cat: Catalogue, path) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(csv_text(cat))
     return Path(path)
+
+
+# ----------------------------------------------------------------------------- step
+
+def write_catalogue(ctx) -> None:
+    """Step `catalogue`: reductions (+ the event database for subjects without WCS keys) ->
+    catalogue.nc, catalogue.json, catalogue.csv (the published catalogue's columns, §6.6)."""
+    from levelpipe.jets.aggregation import read_reductions
+    from levelpipe.jets.hek import read_events
+    s = ctx.settings
+    folder = Path(ctx.inputs.one("reductions"))
+    results = read_reductions(folder, s.aggregation, s.classifications.max_file_bytes,
+                              s.classifications.max_field_bytes)
+    meta_file = folder / "subjects.json"
+    meta = {int(k): v for k, v in json.loads(meta_file.read_text()).items()} if meta_file.exists() else {}
+    events = read_events(ctx.inputs.one("events")) if "events" in ctx.inputs else None
+    cat = build_catalogue(results, meta, events, s.aggregation, s.catalogue, s.images.legacy_half_pixel)
+    if not cat.counts["subjects"]:
+        raise JetsError("the reductions hold no subject with box or point clusters", folder)
+    ds = to_dataset(cat)
+    inputs = sorted(str(p) for p in folder.iterdir() if p.is_file()) + ctx.inputs["events"]
+    ctx.write(ds, ctx.outputs.one("catalogue"), table="catalogue", inputs=inputs,
+              title="Solar Jet Hunter jet catalogue",
+              summary="Coronal jets marked by Solar Jet Hunter volunteers, aggregated with panoptes_aggregation and "
+                      "clustered across the subjects of each HEK event: base point, box, height, width, direction, "
+                      "duration, velocity and agreement in helioprojective arcsec.",
+              references="Solar Jet Hunter, A&A 688, A127 (2024), doi:10.1051/0004-6361/202348074")
+    write_json(cat, ctx.outputs.one("json"))
+    write_csv(cat, ctx.outputs.one("csv"))

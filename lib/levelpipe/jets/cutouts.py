@@ -260,3 +260,18 @@ def fetch_cutouts(event, cut, out_dir: Path, session=None, **kw) -> list[Path]:
     if cut.service == "ssw":
         return ssw_cutouts(event, cut, out_dir, session, **kw)
     raise JetsError("cutouts.service is 'none': nothing is downloaded", where="cutouts.service")
+
+
+def write_cutouts(ctx) -> None:
+    """Step `cutouts` (only when cutouts.service is jsoc or ssw): one event's frames from the
+    service into results/jets/cutouts/<event>/ (the folder appears only when every file arrived)."""
+    from levelpipe.jets.hek import read_events
+    s = ctx.settings.cutouts
+    events = read_events(ctx.inputs.one("events"))
+    hit = events[events["event_id"] == ctx.granule]
+    if hit.empty:
+        raise JetsError(f"event {ctx.granule!r} is not in the event database", ctx.inputs.one("events"))
+    out = Path(ctx.outputs.one("cutouts"))
+    with atomic_output(out, suffix="") as tmp:
+        tmp.unlink()
+        fetch_cutouts(hit.iloc[0], s, tmp)

@@ -511,3 +511,25 @@ def fetch_event_db(hek, db_path: str | os.PathLike, response_path: str | os.Path
         write_hek_response(response_path, records)
     write_event_db(db_path, records, hek.preferred_channel)
     return records
+
+
+# ----------------------------------------------------------------------------- steps
+
+def write_events(ctx) -> None:
+    """Step `events`: the HEK responses of the input (or of `query`) -> the event database."""
+    s = ctx.settings.hek
+    paths = ctx.inputs["hek"]
+    if not paths:
+        raise JetsError("no HEK response in the input (hek/*.json or *.txt)", "hek/")
+    records = combine(read_hek_response(p, max_bytes=s.max_response_bytes, event_type=s.event_type) for p in paths)
+    if records.reports.empty:
+        raise JetsError(f"no usable HEK record among {records.read} ({records.bad_counts()})", ", ".join(paths))
+    write_event_db(ctx.outputs.one("events"), records, s.preferred_channel)
+
+
+def write_hek_query(ctx) -> None:
+    """Step `query` (only when hek.query is true): ask HEK, write one response file of all pages."""
+    s = ctx.settings.hek
+    if not s.query:
+        raise JetsError("hek.query is false: HEK is not asked", where="hek.query")
+    write_hek_response(ctx.outputs.one("hek"), query_hek(s))
