@@ -12,5 +12,6 @@ BUNDLE = REPO / "resources" / "jets"
 
 
 def settings(**overrides) -> JetsSettings:
+    """config/jets.yaml through the model, with `overrides` merged over it."""
     return load_settings(JetsSettings, CONFIG, overrides)
 

@@ -22,10 +22,10 @@ def real_records():
     return json.loads(doc)["result"]
 
 
-def test_real_response_16_reports_8_events_with_units_and_ordered_boxes(tmp_path, jets_settings):
-    recs = hek.read_hek_response(HEK_FILE, max_bytes=jets_settings.hek.max_response_bytes)
+def test_real_response_16_reports_8_events_with_units_and_ordered_boxes(tmp_path):
+    recs = hek.read_hek_response(HEK_FILE, max_bytes=settings().hek.max_response_bytes)
     assert len(recs.reports) == 16 and recs.rejected == []
-    db = hek.write_event_db(tmp_path / "events.sqlite", recs, jets_settings.hek.preferred_channel)
+    db = hek.write_event_db(tmp_path / "events.sqlite", recs, settings().hek.preferred_channel)
     ev = hek.read_events(db).set_index("sol_standard")
     assert len(ev) == 8
     # values written out from hek_1.txt (§1.3, §1.4)
@@ -55,8 +55,8 @@ def test_real_response_16_reports_8_events_with_units_and_ordered_boxes(tmp_path
     con.close()
 
 
-def test_reingest_is_idempotent(tmp_path, jets_settings):
-    recs = hek.read_hek_response(HEK_FILE, max_bytes=jets_settings.hek.max_response_bytes)
+def test_reingest_is_idempotent(tmp_path):
+    recs = hek.read_hek_response(HEK_FILE, max_bytes=settings().hek.max_response_bytes)
     con = sqlite3.connect(tmp_path / "e.sqlite")
     hek.ingest(con, recs, 304)
     first = con.execute("SELECT * FROM events ORDER BY sol_standard").fetchall()

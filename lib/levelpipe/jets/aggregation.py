@@ -93,12 +93,18 @@ def per_user(rows: pd.DataFrame, rule: str) -> tuple[pd.DataFrame, int]:
     return kept, len(rows) - len(kept)
 
 
+def _user_ids(col: pd.Series) -> np.ndarray:
+    """As pandas.read_csv gives them to the CLI: integers, or floats when one is missing (§5.1)."""
+    v = pd.to_numeric(col, errors="coerce").astype(float).to_numpy()
+    return v.astype(np.int64) if np.isfinite(v).all() else v
+
+
 def _pa_input(rows: pd.DataFrame) -> pd.DataFrame:
     """The columns batch_extract reads, with the dtypes its CLI gets from pandas.read_csv."""
     return pd.DataFrame({
         "classification_id": rows["classification_id"].astype("int64").to_numpy(),
         "user_name": rows["user_name"].to_numpy(),
-        "user_id": rows["user_id"].astype(float).to_numpy(),
+        "user_id": _user_ids(rows["user_id"]),
         "workflow_id": rows["workflow_id"].astype("int64").to_numpy(),
         "created_at": rows["created_at"].to_numpy(),
         "subject_ids": rows["subject_id"].astype("int64").to_numpy(),
