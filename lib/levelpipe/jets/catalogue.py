@@ -204,12 +204,12 @@ def point_clusters(row: pd.Series | None, column: str, kind: str) -> list[Cluste
     return out
 
 
-def unique_boxes(boxes: Sequence[Cluster], min_iou: float) -> list[Cluster]:
+def unique_boxes(boxes: Sequence[Cluster], min_iou: float, min_confidence: float) -> list[Cluster]:
     """§6.4 find_unique_jets: pool the box clusters, merge overlapping ones, keep the heaviest.
 
     Decision (§6.4): the weight is IoU confidence x member count, as described; the published
     code sorted by IoU x count^2 (`iou` was already multiplied by the count)."""
-    pool = [b for b in boxes if b.confidence > 1e-6]
+    pool = [b for b in boxes if b.confidence > min_confidence]
     pool.sort(key=lambda b: b.confidence * b.count, reverse=True)
     out = []
     while pool:
@@ -258,7 +258,7 @@ def jets_in_subject(subject_id, rows: Mapping[str, pd.Series | None], wf, geomet
     ends = unique_points([c for col in wf.end_point for c in point_clusters(rows.get(col), col, "end")],
                          cat.point_merge_factor)
     jets, no_start = [], 0
-    for b in unique_boxes(boxes, cat.min_box_iou):
+    for b in unique_boxes(boxes, cat.min_box_iou, cat.min_box_confidence):
         corners = b.corners
         if not starts:
             no_start += 1
@@ -315,8 +315,8 @@ def cluster_jets(jets: Sequence[Jet], cat) -> list[list[int]]:
     """§6.5 filter_jet_clusters for the jets of one SOL event, in time order of their subjects.
 
     Decisions (§6.5 defects): each jet's start spread is its own (the published list of two
-    numbers per jet was misaligned); spreads are floored at a tenth of an AIA... at 1e-3 arcsec
-    so no division by zero; with no positive point distance the normaliser is 1 (the published
+    numbers per jet was misaligned); spreads are floored at `min_start_spread_arcsec`, so no
+    division by zero; with no positive point distance the normaliser is 1 (the published
     code raised on the empty array and the notebook's bare except dropped the event); distances
     are measured in arcsec (boxes compared as HPC polygons), so subjects with different PNG
     sizes compare correctly."""
@@ -328,7 +328,7 @@ def cluster_jets(jets: Sequence[Jet], cat) -> list[list[int]]:
     t = np.array([j.geometry.start for j in jets], dtype="datetime64[ns]").astype("int64") / 1e9
     sx = np.array([j.values["start_x"] for j in jets])
     sy = np.array([j.values["start_y"] for j in jets])
-    spread = np.maximum(np.array([j.values["start_spread"] for j in jets]), 1e-3)
+    spread = np.maximum(np.array([j.values["start_spread"] for j in jets]), cat.min_start_spread_arcsec.to_value("arcsec"))
     same = np.array([[a.subject_id == b.subject_id for b in jets] for a in jets])
     point = np.hypot(sx[:, None] - sx[None, :], sy[:, None] - sy[None, :]) / ((spread[:, None] + spread[None, :]) / 2)
     polys = [_hpc_polygon(j) for j in jets]

@@ -189,6 +189,9 @@ class CatalogueSettings(Settings):
     box_weight: float = Field(ge=0, description="weight of 1-IoU in the distance (published 2)")
     min_box_iou: float = Field(ge=0, le=1, description="boxes of one subject merge above this IoU (§6.4: 0.1)")
     point_merge_factor: float = Field(gt=0, description="points merge within this x mean member distance (§6.4: 1.5)")
+    min_box_confidence: float = Field(ge=0, lt=1, description="box clusters with a mean member IoU at or below this are not jets (§6.4: 1e-6)")
+    min_start_spread_arcsec: Annotated[u.Quantity, Unit("arcsec", gt=0)] = Field(
+        description="floor of a start point's spread in the cluster distance (a single-member cluster has 0)")
     majority: float = Field(gt=0, lt=1, description="subject answer 'yes' when its share of votes exceeds this (§8: 0.5)")
     short_duration_min: Annotated[u.Quantity, Unit("min", gt=0)] = Field(description="flag 1: shorter clusters (§6.6: 6 min)")
     far_side_lon_deg: Annotated[u.Quantity, Unit("deg", gt=0)] = Field(description="flag 3: |lon| above this (§6.6: 90)")
