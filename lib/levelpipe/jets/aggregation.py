@@ -177,16 +177,19 @@ def _present(v) -> bool:
     return True
 
 
-def reduce(flat: pd.DataFrame, reducer: str, keywords: Mapping[str, Any]) -> pd.DataFrame:
+def reduce(flat: pd.DataFrame, reducer: str, keywords: Mapping[str, Any], failed: list | None = None) -> pd.DataFrame:
     """panoptes_aggregation's reducer on every (subject, task), as its reduce_subject does
     (extracts sorted by subject and created_at, data cells unflattened), without its eval of CSV
-    cells. Returns the flat reduction table of its CLI."""
+    cells. Returns the flat reduction table of its CLI. A (subject, task) whose extracts make the
+    reducer fail (malformed marks the extractors let through) is skipped and appended to
+    `failed` as (subject, task, error), never fatal to the other subjects."""
     pa = _pa()
     from panoptes_aggregation.csv_utils import flatten_data
     fn = pa.reducers.reducers[reducer]
     keywords = check_reducer(reducer, keywords)
+    empty = pd.DataFrame(columns=["subject_id", "workflow_id", "task", "reducer"])
     if flat.empty:
-        return pd.DataFrame(columns=["subject_id", "workflow_id", "task", "reducer"])
+        return empty
     ex = flat.assign(_created=pd.to_datetime(flat["created_at"], utc=True, format="mixed"))
     ex = ex.sort_values(["subject_id", "_created"], kind="stable")
     ex = ex.drop_duplicates(["classification_id", "task"], keep="first")
@@ -199,11 +202,16 @@ def reduce(flat: pd.DataFrame, reducer: str, keywords: Mapping[str, Any]) -> pd.
             cls = by_subject[by_subject["task"] == task]
             data = [_renest({c[5:]: v for c, v in zip(data_cols, row) if _present(v)})
                     for row in cls[data_cols].itertuples(index=False, name=None)]
-            reduction = fn(data, user_id=list(cls["user_id"]), created_at=list(cls["created_at"]), **keywords)
+            try:
+                reduction = fn(data, user_id=list(cls["user_id"]), created_at=list(cls["created_at"]), **keywords)
+            except Exception as err:  # noqa: BLE001 - the library raises anything on malformed marks
+                if failed is not None:
+                    failed.append((int(subject), str(task), type(err).__name__))
+                continue
             for r in reduction if isinstance(reduction, list) else [reduction]:
                 out.append(OrderedDict([("subject_id", int(subject)), ("workflow_id", workflow_id),
                                         ("task", task), ("reducer", reducer), ("data", r)]))
-    return flatten_data(pd.DataFrame(out))
+    return flatten_data(pd.DataFrame(out)) if out else empty
 
 
 @dataclass
@@ -241,7 +249,9 @@ def aggregate(rows: pd.DataFrame, settings, extracts: Mapping[int, Mapping[str, 
             sq = squash(table, settings.squash)
             res.squashed[name] = sq
             red = wf.reducers[name]
-            res.reductions[name] = reduce(sq, red.reducer, red.keywords)
+            failures: list = []
+            res.reductions[name] = reduce(sq, red.reducer, red.keywords, failures)
+            res.counts[f"failed_reductions_{name}"] = len(failures)
         results[wf.workflow_id] = res
     return results
 

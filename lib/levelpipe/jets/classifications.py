@@ -86,6 +86,8 @@ def _read_csv(path: Path, max_field: int) -> pd.DataFrame:
         raise JetsError("empty file", path) from None
     except (pd.errors.ParserError, ValueError) as err:
         raise JetsError(f"not a CSV table ({str(err).splitlines()[0]})", path) from None
+    except Exception as err:  # noqa: BLE001 - the C parser raises other kinds on hostile bytes
+        raise JetsError(f"not a CSV table ({type(err).__name__})", path) from None
     if len(df.columns) and df.map(len).to_numpy().max(initial=0) > max_field:
         raise JetsError(f"a cell longer than {max_field} bytes (classifications.max_field_bytes)", path)
     return df

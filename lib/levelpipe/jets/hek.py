@@ -160,7 +160,8 @@ def read_hek_response(path: str | os.PathLike, *, max_bytes: int, event_type: st
 def _float_column(df: pd.DataFrame, key: str) -> pd.Series:
     if key not in df:
         return pd.Series(np.nan, index=df.index)
-    return pd.to_numeric(df[key], errors="coerce").astype(float)
+    plain = df[key].map(lambda v: v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else None)
+    return pd.to_numeric(plain, errors="coerce").astype(float)
 
 
 def _str_column(df: pd.DataFrame, key: str) -> pd.Series:

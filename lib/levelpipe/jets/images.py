@@ -62,12 +62,17 @@ def read_cutout(path: str | os.PathLike, fits_settings):
                 if hdu.fileinfo()["datLoc"] + n1 * n2 * bits // 8 > size:
                     raise JetsError("file shorter than its header says (truncated)", path)
                 data = np.asarray(hdu.data, dtype=np.float64)
+            return make_map(data, header, path)
     except JetsError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, IndexError, Warning) as err:
-        raise JetsError(f"not a readable FITS image ({str(err).splitlines()[0] if str(err) else type(err).__name__})",
-                        path) from None
-    return make_map(data, header, path)
+    except Exception as err:  # noqa: BLE001 - astropy/sunpy raise many kinds on hostile headers
+        # (VerifyError, ValueError, OSError, KeyError, warnings turned errors): all one-line here
+        raise JetsError(f"not a readable FITS image ({_first_line(err)})", path) from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def make_map(data: np.ndarray, header, path=None):
@@ -77,8 +82,9 @@ def make_map(data: np.ndarray, header, path=None):
         try:
             m = sunpy.map.Map(data, header)
             m.wcs  # noqa: B018 - builds the WCS: bad keys fail here, not while drawing
-        except (ValueError, TypeError, KeyError) as err:
-            raise JetsError(f"header does not make a map ({str(err).splitlines()[0]})", path) from None
+            images_time = m.date  # noqa: F841 - a bad DATE-OBS fails here
+        except Exception as err:  # noqa: BLE001 - sunpy/astropy raise many kinds on odd headers
+            raise JetsError(f"header does not make a map ({_first_line(err)})", path) from None
     return m
 
 
