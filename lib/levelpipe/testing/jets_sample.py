@@ -98,7 +98,7 @@ def _png_xy(i, j, meta: dict, k: int) -> tuple[float, float]:
     return u * W, (1.0 - v) * H
 
 
-def make_classifications(manifest: Path, out_csv: Path, *, volunteers: int = 9, seed: int = 11,
+def make_classifications(manifest: Path, out_csv: Path, *, volunteers: int = 6, seed: int = 11,
                          first_subject_id: int = 90000001, first_classification_id: int = 700000001) -> Path:
     """Simulated volunteers who saw the sample's subjects (rows of `manifest`)."""
     import csv
