@@ -151,3 +151,24 @@ def test_oversized_fits_refused_before_reading(tmp_path):
     s = settings(fits={"max_file_bytes": 5000})
     with pytest.raises(JetsError, match="limit 5000"):
         images.read_cutout(SAMPLE[0], s.fits)
+
+
+def test_brightest_feature_of_the_bundled_real_crop_within_one_aia_pixel(tmp_path):
+    """The same check on the bundle (frame 0 has no simulated jet: the real data, cropped), so
+    it runs without ../shared."""
+    import astropy.units as u
+    s = settings()
+    m = images.read_cutout(SAMPLE[0], s.fits)
+    placement = images.render_png(m, tmp_path / "f.png", s.images)
+    n2, n1 = m.data.shape
+    p = images.Placement.of(placement, n1, n2)
+    lum = np.asarray(Image.open(tmp_path / "f.png").convert("RGB")).astype(float).sum(axis=2)
+    x0, y0 = images.fits_to_png(-0.5, n2 - 0.5, p)
+    x1, y1 = images.fits_to_png(n1 - 0.5, -0.5, p)
+    sub = lum[int(y0) + 2:int(y1) - 2, int(x0) + 2:int(x1) - 2]
+    ys, xs = np.nonzero(sub >= sub.max())
+    tx, ty = images.png_to_hpc(xs.mean() + int(x0) + 2.5, ys.mean() + int(y0) + 2.5, p, m.wcs)
+    j, i = np.unravel_index(np.argmax(m.data), m.data.shape)
+    truth = m.pixel_to_world(i * u.pix, j * u.pix)
+    pixel = m.scale.axis1.to_value(u.arcsec / u.pix)
+    assert abs(tx.value - truth.Tx.to_value(u.arcsec)) < pixel and abs(ty.value - truth.Ty.to_value(u.arcsec)) < pixel

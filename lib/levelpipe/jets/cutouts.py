@@ -215,7 +215,7 @@ def ssw_params(event, cut) -> dict[str, Any]:
             "starttime": t0.strftime(SSW_TIME_FORMAT), "endtime": t1.strftime(SSW_TIME_FORMAT), "max_frames": n}
 
 
-def _text(resp, url: str, what: str, limit: int = 1 << 22) -> str:
+def _text(resp, url: str, what: str, limit: int) -> str:
     from levelpipe.jets.hek import _read_body
     return _read_body(resp, limit, url, what).decode("utf-8", errors="replace")
 
@@ -226,14 +226,15 @@ def ssw_cutouts(event, cut, out_dir: Path, session=None, *, sleep=time.sleep,
     session = session or _session()
     s = cut.ssw
     page = _text(http_get(session, s.submit_url, ssw_params(event, cut), cut.http, what="submit", stream=True,
-                          sleep=sleep), s.submit_url, "submit")
+                          sleep=sleep), s.submit_url, "submit", cut.max_file_bytes)
     m = SSW_JOB_ID.search(page)
     if not m or not re.fullmatch(r"[A-Za-z0-9_.-]+", m.group(1)):
         raise JetsError("answer has no usable JobID", s.submit_url, "submit")
     job_url = s.data_url.rstrip("/") + "/" + m.group(1) + "/"
     t0 = clock()
     while True:
-        page = _text(http_get(session, job_url, None, cut.http, what="job page", stream=True, sleep=sleep), job_url, "job page")
+        page = _text(http_get(session, job_url, None, cut.http, what="job page", stream=True, sleep=sleep), job_url,
+                     "job page", cut.max_file_bytes)
         if SSW_DONE_MARK in page:
             break
         wait = float(s.poll_interval_s.to_value("s"))
@@ -245,7 +246,7 @@ def ssw_cutouts(event, cut, out_dir: Path, session=None, *, sleep=time.sleep,
     if not link:
         raise JetsError("finished job page has no per-wave list link", job_url)
     listing = _text(http_get(session, job_url + link.group(1), None, cut.http, what="file list", stream=True,
-                             sleep=sleep), job_url, "file list")
+                             sleep=sleep), job_url, "file list", cut.max_file_bytes)
     names = [ln.strip().rsplit("/", 1)[-1] for ln in listing.splitlines() if ln.strip()]
     if len(names) > cut.max_frames:
         raise JetsError(f"{len(names)} files, more than cutouts.max_frames = {cut.max_frames}", job_url)
