@@ -8,6 +8,11 @@ frames (§6.1 step 3), and run its reducers on each subject and task exactly as 
 ``reduce_subject`` does, with keywords checked against what each reducer accepts (§6.2: unknown
 keys are silently dropped by ``process_kwargs``). Extracts and reductions stay in
 panoptes_aggregation's own flat CSV format, so a team can diff them against its CLI runs.
+
+Decision (§10 Q9): levelpipe reproduces panoptes_aggregation 5.3.1 (the version PyPI serves:
+DIRECT box averages, scikit-learn HDBSCAN, unweighted point centres) with the 3.x/4.x
+per-user filter restored; the published catalogue (3.6/4.x, SHGO) cannot be reproduced bit
+for bit with it.
 """
 from __future__ import annotations
 

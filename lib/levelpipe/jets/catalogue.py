@@ -87,7 +87,13 @@ def _file_time(name: str | None):
 
 def subject_geometry(subject_id: int, meta: Mapping[str, str] | None, events: pd.DataFrame | None,
                      legacy_half_pixel: bool) -> tuple[SubjectGeometry | None, str | None]:
-    """The geometry and times of a subject from its manifest metadata (§4.2, §5.1), or why not."""
+    """The geometry and times of a subject from its manifest metadata (§4.2, §5.1), or why not.
+
+    Decision: the single-valued keys (the first frame's placement and WCS) are used for every
+    mark, because the squashed reductions no longer say which frame a mark was drawn on; the
+    frames of one subject made here share one size and pointing (recorded per frame in the
+    manifest to check). Decision (§10 Q12): times are the subject's start and end, as the
+    published catalogue; frame-accurate times are not derived."""
     if not meta:
         return None, "no_metadata"
     n = int(float(_key(meta, "frame_per_sub") or 0))
@@ -258,6 +264,8 @@ def jets_in_subject(subject_id, rows: Mapping[str, pd.Series | None], wf, geomet
     ends = unique_points([c for col in wf.end_point for c in point_clusters(rows.get(col), col, "end")],
                          cat.point_merge_factor)
     jets, no_start = [], 0
+    # Decision: a jet needs a box and a start point (its base); a box without any start point
+    # cluster is counted (boxes_without_start) and is not a jet, as in filter_classifications.
     for b in unique_boxes(boxes, cat.min_box_iou, cat.min_box_confidence):
         corners = b.corners
         if not starts:

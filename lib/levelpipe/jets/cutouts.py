@@ -6,6 +6,10 @@ Decision (§2.2): the HTTP is done here with requests, following the protocol dr
 drms' client: drms' urlopen calls have no retries, a fixed 60 s timeout and write downloads in
 place, while the brief asks for retries with backoff, size checks and no partial FITS left.
 
+Decision (§10 Q4): JSOC is the recommended service (unambiguous ``@24s`` sampling, used by the
+team since 2024); the SSW client is kept for the legacy route. Unverified: whether the SSW
+service is still alive and whether its ``max_frames`` samples the whole interval.
+
 Every file is downloaded to a temporary name, checked (size announced = size received, within
 ``cutouts.max_file_bytes``, a FITS image whose data fit in the file) and only then renamed.
 """
@@ -43,7 +47,11 @@ def _session():
 
 def field_of_view(event, min_fov_arcsec: float) -> tuple[float, float, float, float]:
     """(x centre, y centre, width, height) in arcsec of an event's cutout: centred on hpc_x,
-    hpc_y, sides max(min FOV, bounding-box side) (§2.1, seed since 2021-10)."""
+    hpc_y, sides max(min FOV, bounding-box side) (§2.1, seed since 2021-10).
+
+    Decision: the seed's field of view for both services. The 2024 JSOC tutorial centres on a
+    catalogued jet's base instead (§2.2), which needs the catalogue first; HEK events have only
+    their box."""
     w = max(min_fov_arcsec, abs(float(event.bbox_x_max) - float(event.bbox_x_min)))
     h = max(min_fov_arcsec, abs(float(event.bbox_y_max) - float(event.bbox_y_min)))
     return float(event.hpc_x), float(event.hpc_y), w, h

@@ -401,7 +401,11 @@ def read_events(path: str | os.PathLike) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- client
 
 def search_params(hek, page: int) -> dict[str, Any]:
-    """The query string of one page (§1.1)."""
+    """The query string of one page (§1.1).
+
+    Decision (§10 Q2): the window is sent whole, never split into the seed's 60-day chunks:
+    HEK returns events overlapping it (sunpy's tests), so chunks would return boundary events
+    twice; reports are de-duplicated by kb_archivid and events keyed by SOL_standard anyway."""
     x1, y1, x2, y2 = hek.box_arcsec.to_value("arcsec")
     params: dict[str, Any] = {
         "cmd": "search", "type": "column", "cosec": 2,
