@@ -30,7 +30,7 @@ EVENT = jets_sample.EVENT_ID
 
 
 def run(step, inputs, outputs, s, event=None):
-    ctx = StepContext(FAMILY, step, Files(inputs), Files(outputs), FAMILY.step_config(step, s, event),
+    ctx = StepContext(FAMILY, step, Files(inputs), Files(outputs), FAMILY.step_config(step, s.plain(), event),
                       {"event": event} if event else {})
     return FAMILY.steps[step].resolve()(ctx)
 

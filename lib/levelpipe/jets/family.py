@@ -96,5 +96,30 @@ class JetsFamily(Family):
         """The event granules (those with cutouts)."""
         return [g for g in index.names if g != ALL_EVENTS]
 
+    def targets(self, plan, result) -> list[str]:
+        """Default products: the event database (when there are HEK responses or hek.query),
+        each event's frames, subjects and quicklook, the aggregation and the catalogue (when
+        there are exports or extracts). Downloads are never default targets."""
+        whole = plan.derived(whole_input)
+        out = []
+        if whole["hek"] or plan.settings.hek.query:
+            out.append(result(self.name, "events.sqlite"))
+        has_classifications = bool(whole["classifications"] or whole["extracts"])
+        if has_classifications:
+            out += [result(self.name, "catalogue.nc"), result(self.name, "catalogue.json"),
+                    result(self.name, "catalogue.csv")]
+        for ev in self.events(plan.index):
+            out += [result(self.name, "frames", f"{ev}.nc"), result(self.name, "subjects", ev)]
+            if has_classifications:
+                out.append(result(self.name, "quicklook", f"{ev}.png"))
+        return out
+
+
+def whole_input(plan) -> dict[str, list[str]]:
+    """The whole-input files (roles hek, classifications, extracts) of the `all_events` granule."""
+    index = plan.index
+    g = index.granules.get(ALL_EVENTS)
+    return {r: (g.get(r) if g is not None else []) for r in ("hek", "classifications", "extracts")}
+
 
 FAMILY = JetsFamily()
