@@ -39,7 +39,11 @@ _FRAME_COLUMN = re.compile(r"^data\.frame(\d+)\.(.+)$")
 
 
 def _pa():
-    import panoptes_aggregation
+    try:
+        import panoptes_aggregation
+    except ImportError:
+        raise JetsError("panoptes_aggregation is not installed: pip install --no-deps 'panoptes-aggregation==5.3.1' "
+                        "(its own pins would downgrade numpy, pandas, scikit-learn, shapely, astropy)") from None
     return panoptes_aggregation
 
 
@@ -121,9 +125,10 @@ def _pa_input(rows: pd.DataFrame) -> pd.DataFrame:
 def extract(rows: pd.DataFrame, extractor_config: Mapping[str, list]) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
     """panoptes_aggregation's extracts of `rows` (flat, one DataFrame per extractor), and the
     classifications each extractor failed on (the library skips them silently; we count them)."""
-    from panoptes_aggregation.scripts.batch_utils import batch_extract
     if rows.empty:
         return {}, {}
+    _pa()
+    from panoptes_aggregation.scripts.batch_utils import batch_extract
     with redirect_stdout(io.StringIO()):
         flat = batch_extract(_pa_input(rows), {k: list(v) for k, v in extractor_config.items()},
                              hide_progressbar=True)
