@@ -2,9 +2,7 @@
 config (after our documented per-user filter), and the §6.2 faults stay out of our results."""
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

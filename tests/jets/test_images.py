@@ -115,11 +115,9 @@ def test_png_above_the_limit_is_rendered_smaller(tmp_path):
 
 
 def test_movie(tmp_path):
-    import imageio.v3 as iio
     s = settings()
     maps = [images.read_cutout(p, s.fits) for p in SAMPLE[:6]]
     info = images.write_movie(maps, tmp_path / "m.mp4", s.images)
-    frames = iio.imread(tmp_path / "m.mp4", plugin="pyav") if False else None  # noqa: F841
     import imageio_ffmpeg
     reader = imageio_ffmpeg.read_frames(str(tmp_path / "m.mp4"))
     meta = next(reader)

@@ -340,7 +340,6 @@ def write_aggregation(ctx) -> None:
 
 def read_reductions(folder: str | os.PathLike, settings, max_bytes: int, max_field: int) -> dict[int, WorkflowResult]:
     """The reductions folder written by `write_aggregation`, data cells parsed without eval."""
-    from types import SimpleNamespace
     from levelpipe.jets.classifications import parse_cell, _read_csv
     folder = Path(folder)
     out: dict[int, WorkflowResult] = {}

@@ -16,7 +16,6 @@ Every file is downloaded to a temporary name, checked (size announced = size rec
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 from pathlib import Path

@@ -82,7 +82,7 @@ def make_map(data: np.ndarray, header, path=None):
         try:
             m = sunpy.map.Map(data, header)
             m.wcs  # noqa: B018 - builds the WCS: bad keys fail here, not while drawing
-            images_time = m.date  # noqa: F841 - a bad DATE-OBS fails here
+            m.date  # noqa: B018 - a bad DATE-OBS fails here, not while drawing
         except Exception as err:  # noqa: BLE001 - sunpy/astropy raise many kinds on odd headers
             raise JetsError(f"header does not make a map ({_first_line(err)})", path) from None
     return m
