@@ -141,20 +141,28 @@ def find_packets(buf: np.ndarray, lengths: Mapping[int, tuple[int, ...]], *, hea
     bad["truncated"] = int(l_trunc.sum())
     bad["bad_sync"] = int((~l_bad & ~l_trunc).sum())
 
-    # Stray runs: the bytes of a gap before its first leftover header (the whole gap if none).
+    # Stray runs: bytes of a gap before its first leftover header (the whole gap if none), and
+    # bytes after what a leftover header claims (its length, the type's length when the length
+    # field is bad) up to the next mark. A truncated header claims all its room, so a damaged
+    # packet right after a truncated one is counted with it.
     first_mark = gap_ends.copy()
     if leftover.size:
         firsts = np.unique(gap_of, return_index=True)
         first_mark[firsts[0]] = cand[leftover][firsts[1]]
     lead = first_mark - gap_starts
+    typical = np.array([min(lengths[a]) for a in apid[leftover]], dtype=np.int64) if leftover.size \
+        else np.empty(0, dtype=np.int64)
+    claim = np.minimum(room, np.where(l_bad, typical, total[leftover]))
+    tail = room - claim
     stray = lead > header_window
-    bad["stray_bytes"] = int(stray.sum())
-    tolerated = np.where(stray, 0, lead)
+    stray_tail = tail > header_window
+    bad["stray_bytes"] = int(stray.sum() + stray_tail.sum())
+    tolerated = np.where(stray, 0, lead).sum() + np.where(stray_tail, 0, tail).sum()
     unsupported = ~np.isin(apid[acc], np.fromiter(lengths, dtype=np.int64, count=len(lengths)))
     bad["unsupported_apid"] = int(unsupported.sum())
     keep = ~unsupported
-    return Framing(starts[keep], (ends - starts)[keep], apid[acc][keep], bad,
-                   framing_bytes=int(tolerated.sum()), stray_byte_count=int(lead[stray].sum()))
+    return Framing(starts[keep], (ends - starts)[keep], apid[acc][keep], bad, framing_bytes=int(tolerated),
+                   stray_byte_count=int(lead[stray].sum() + tail[stray_tail].sum()))
 
 
 def _inside(pos: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
