@@ -344,7 +344,7 @@ def model_counts(rng: np.random.Generator, scale: float, real_time_s: float) -> 
     """A soft X-ray count spectrum of a quiet Sun seen through a Be window (shape only):
     counts per bin per integration, Poisson noise; bin i at -0.17 + 0.02975 i keV."""
     e = -0.17 + 0.02975 * np.arange(1024)
-    window = 1.0 - np.exp(-np.clip(e / 1.05, 0, None) ** 4)   # Be cut-off below ~1 keV
+    window = 1.0 - np.exp(-np.clip(e / 1.2, 0, None) ** 6)    # Be cut-off below ~1 keV
     thermal = np.exp(-np.clip(e, 0, None) / 0.28)             # steeply falling quiet-Sun spectrum
     rate = 400.0 * scale * window * thermal                    # counts/s/bin
     return rng.poisson(rate * real_time_s).astype(np.int64)
