@@ -68,7 +68,7 @@ def read_goes(paths: list[str | os.PathLike]) -> GoesSeries:
                         else np.zeros(flux.shape, dtype=np.int64)
                     bad = (flux <= FILL + 1) | ~np.isfinite(flux) | ((flag & mask) != 0)
                     out.append(np.where(bad, np.nan, flux))
-        except (OSError, KeyError, IndexError, ValueError) as err:
+        except (OSError, RuntimeError, KeyError, IndexError, ValueError, AttributeError, TypeError) as err:
             raise MinxssError(f"cannot read GOES XRS file ({err})", p) from None
         epoch = np.datetime64("2000-01-01T12:00:00", "ns")
         times.append(epoch + np.round(t * 1e9).astype(np.int64).astype("timedelta64[ns]"))

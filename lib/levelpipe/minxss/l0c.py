@@ -195,7 +195,8 @@ def read_inputs(files: Sequence[str | os.PathLike], settings: MinxssSettings) ->
 
 
 def l0c(files: Sequence[str | os.PathLike], day: str | _dt.date, *, settings: MinxssSettings) -> dict[str, xr.Dataset]:
-    """The day's L0C datasets by type (only the types with packets that day)."""
+    """The day's L0C datasets by type (only the types with packets that day), plus ``"_attrs"``
+    handled by the writer: see `write_l0c`."""
     reads = read_inputs(files, settings)
     lo, hi = day_bounds(day)
     bad = {k: 0 for k in REASONS}
@@ -235,7 +236,37 @@ def l0c(files: Sequence[str | os.PathLike], day: str | _dt.date, *, settings: Mi
                                        **bad_count_attrs("records", ok_records, rbad_day, RECORD_REASONS)})
     if not out:
         raise MinxssError(f"no packet of {day} in the {len(files)} input file(s)", files[0] if files else None)
+    out["_attrs"] = xr.Dataset(attrs={**common, "duplicates_removed": 0, "input_files": names})
     return out
+
+
+def empty_product(kind: str, template: xr.Dataset, bins: int) -> xr.Dataset:
+    """A zero-record product of `kind`, for a type the index saw that day but whose every packet
+    was rejected (the attributes then say why): written rather than failing the whole day."""
+    from levelpipe.io.variables import load_table
+
+    table = load_table("levelpipe.minxss", f"l0c_{kind}")
+    names = list(template.attrs["input_files"])
+    sizes = {"time": 0, "bin": bins, "sps_diode": 4, "input_file": len(names)}
+    data, coords = {}, {}
+    for name, spec in table.variables.items():
+        if spec.optional:
+            continue
+        shape = tuple(sizes[d] for d in spec.dims)
+        if name == "input_file":
+            arr = np.array(names, dtype=object)
+        elif name in ("bin", "sps_diode"):
+            arr = np.arange(shape[0], dtype=spec.dtype) + (1 if name == "sps_diode" else 0)
+        elif spec.dtype == "str":
+            arr = np.empty(shape, dtype=object)
+        else:
+            arr = np.zeros(shape, dtype=spec.dtype)
+        (coords if name in ("time", "bin", "sps_diode") else data)[name] = (spec.dims, arr)
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update({k: v for k, v in template.attrs.items() if k != "input_files"})
+    if kind == "sci":
+        ds.attrs.update(bad_count_attrs("records", 0, {}, RECORD_REASONS))
+    return ds
 
 
 def _base_vars(c: dict[str, np.ndarray], names: list[str]) -> dict[str, tuple]:
@@ -297,9 +328,10 @@ def write_l0c(ctx) -> None:
         path = ctx.outputs.optional(kind)
         if path is None:
             continue
-        if kind not in products:
-            raise MinxssError(f"no {kind} packet of {day} decoded (the index expected some)", ctx.inputs["raw"][0])
-        ctx.write(products[kind], path, table=f"l0c_{kind}",
+        ds = products.get(kind)
+        if ds is None:
+            ds = empty_product(kind, products["_attrs"], settings.l0c.x123_bins)
+        ctx.write(ds, path, table=f"l0c_{kind}",
                   title=f"MinXSS Level 0C {TITLES[kind]}, {day}",
                   summary=f"MinXSS {TITLES[kind]} packets of one UTC day, decoded with the XTCE definitions, "
                           "de-duplicated, time-sorted, in physical units (levelpipe).")

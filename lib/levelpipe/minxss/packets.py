@@ -229,3 +229,70 @@ def _apply_shifts(tables: dict[str, Packets], settings: MinxssSettings) -> None:
         hk.columns["sps_xps_pwr_temp"] = wrapped / 256.0
         hk.units["sps_xps_pwr_temp"] = "degC"
         hk.descriptions["sps_xps_pwr_temp"] = "SPS/XP power-board temperature (IDL formula, provisional: Q13)"
+
+
+def kind_of_apid(settings: MinxssSettings) -> dict[int, str]:
+    """APID (playback included) -> product type (hk, sci, adcs, log), from the definitions."""
+    out = {}
+    for kind, docs in DOCUMENTS.items():
+        for doc in docs:
+            out.update({a: kind for a in xtce.load(doc).restricted_values("PKT_APID")})
+    for f in settings.flight_models.values():
+        out.update({a: "sci" for a in xtce.load(f.sci_definition).restricted_values("PKT_APID")})
+    return out
+
+
+def _field_byte_offset(doc: str, layout: str, name: str) -> int:
+    for lay in xtce.load(doc).layouts:
+        if lay.name == layout:
+            for e in lay.entries:
+                if e.parameter.name == name:
+                    return e.bit_offset // 8
+    raise KeyError(f"{doc}: no {name} in {layout}")
+
+
+def scan_days(path: str | os.PathLike, settings: MinxssSettings) -> tuple[dict[str, set[str]], set[str]]:
+    """Which UTC days hold packets of which type in a raw file, from a framing pass and the time
+    stamps only (no field decoded, no check bytes verified): the index's cheap look.
+
+    Returns ({day: types}, near): the types by the same corrected times L0C computes (clock
+    fixes and §5 shifts; SCI counted by its first segments, whose record time is
+    stamp - real_time / 2), and the days within ``time.index_margin_s`` of any packet, which
+    the file must also feed (a record's continuation segments, or neighbours for L0D)."""
+    buf, window = read_bytes(path, settings)
+    fr = framing.find_packets(buf, _lengths(settings), header_window=window)
+    if not fr.starts.size:
+        return {}, set()
+    b = buf[fr.starts[:, None] + np.arange(2, 12)[None, :]].astype(np.int64)
+    flags = b[:, 0] >> 6
+    sec = b[:, 4] | (b[:, 5] << 8) | (b[:, 6] << 16) | (b[:, 7] << 24)
+    ms = b[:, 8] | (b[:, 9] << 8)
+    fm = flight_model_of(sec + ms / 1000.0, settings)
+    inside = fm != 0
+    if not inside.any():
+        return {}, set()
+    t = corrected_times(sec, ms, fm, settings)
+    kinds = kind_of_apid(settings)
+    kind = np.array([kinds.get(int(a), "") for a in fr.apids])
+    ts = settings.time
+    shift = np.zeros(t.size)
+    for k, v in (("hk", ts.hk_shift_s), ("adcs", ts.adcs_shift_s), ("log", ts.log_shift_s)):
+        shift[kind == k] = v.to_value("s")
+    first = (kind == "sci") & ((flags & 1) == 1)
+    for k, f in settings.flight_models.items():
+        sel = first & (fm == k)
+        if sel.any():
+            off = _field_byte_offset(f.sci_definition, "SCIFirstSegment", "x123_real_time")
+            rt = buf[fr.starts[sel][:, None] + off + np.arange(4)[None, :]].astype(np.int64)
+            real = rt[:, 0] | (rt[:, 1] << 8) | (rt[:, 2] << 16) | (rt[:, 3] << 24)
+            shift[sel] = ts.sci_real_time_fraction * real / 1000.0
+    t = t + clock.seconds_to_ns(shift)
+    counted = inside & ((kind != "") & ((kind != "sci") | first))
+    out: dict[str, set[str]] = {}
+    days = t.astype("datetime64[D]")
+    for d, k in set(zip(days[counted].astype(str), kind[counted])):
+        out.setdefault(d, set()).add(str(k))
+    margin = clock.seconds_to_ns(ts.index_margin_s.to_value("s"))
+    near = set(np.unique(np.concatenate([(t[inside] - margin).astype("datetime64[D]"),
+                                         (t[inside] + margin).astype("datetime64[D]")])).astype(str))
+    return out, near

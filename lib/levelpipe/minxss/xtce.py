@@ -278,6 +278,14 @@ class Definition:
             root = ET.parse(self.path).getroot()
         except (OSError, ET.ParseError) as err:
             raise XtceError(f"cannot read packet definition ({err})", self.path) from None
+        try:
+            self._read(root)
+        except XtceError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as err:
+            raise XtceError(f"malformed packet definition ({type(err).__name__}: {err})", self.path) from None
+
+    def _read(self, root: ET.Element) -> None:
         self.name = root.get("name", self.path.stem)
         tm = root.find("./{*}TelemetryMetaData")
         if tm is None:
