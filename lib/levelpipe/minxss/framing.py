@@ -46,6 +46,7 @@ SYNC = (0xA5, 0xA5)
 #: §3: the length field counts the bytes after byte 5, so total = length + 7; header + sync + check.
 LENGTH_OFFSET = 7
 MIN_PACKET_BYTES = 16
+_CHUNK = 1 << 15  # packets per Fletcher block (bounds the float32 copy to ~8 MB)
 
 
 @dataclass
@@ -61,8 +62,8 @@ class Framing:
 
     def packets(self, buf: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
         """The accepted packets `rows` (all of `length` bytes) as a (n, length) uint8 array."""
-        idx = self.starts[rows][:, None] + np.arange(length)[None, :]
-        return buf[idx]
+        # rows of a strided view: one copy of the packet bytes, no (n, length) index array
+        return np.lib.stride_tricks.sliding_window_view(buf, length)[self.starts[rows]]
 
 
 def unkiss(buf: np.ndarray) -> np.ndarray:
@@ -197,12 +198,17 @@ def fletcher_ok(packets: np.ndarray) -> np.ndarray:
     packets = np.asarray(packets)
     if packets.ndim != 2 or packets.shape[1] < 4:
         return np.zeros(packets.shape[0] if packets.ndim else 0, dtype=bool)
-    body = packets[:, :-2].astype(np.int64)
-    m = body.shape[1]
-    # After m bytes A = sum(b) and B = sum((m - i) * b_i), both mod 255.
-    a = body.sum(axis=1) % 255
-    b = (body @ np.arange(m, 0, -1, dtype=np.int64)) % 255
-    return (a == 0) & (b == 0)
+    m = packets.shape[1] - 2
+    w = np.arange(m, 0, -1, dtype=np.float32)
+    out = np.empty(packets.shape[0], dtype=bool)
+    # After m bytes A = sum(b) and B = sum((m - i) * b_i), both mod 255. Every partial sum is an
+    # integer below 255 * m * (m + 1) / 2 < 2**24 for m < 256, so float32 sums are exact.
+    for lo in range(0, packets.shape[0], _CHUNK):
+        body = packets[lo:lo + _CHUNK, :m].astype(np.float32)
+        a = body.sum(axis=1, dtype=np.float64) % 255
+        b = (body @ w).astype(np.float64) % 255
+        out[lo:lo + _CHUNK] = (a == 0) & (b == 0)
+    return out
 
 
 def fletcher_sums(data: np.ndarray) -> tuple[int, int]:

@@ -145,9 +145,11 @@ def read_file(path: str | os.PathLike, settings: MinxssSettings, file_index: int
     bad.update(fr.bad)
     n = fr.starts.size
     checks = np.zeros(n, dtype=bool)
+    groups: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (rows, their bytes): gathered once
     for length in np.unique(fr.lengths):
         rows = np.flatnonzero(fr.lengths == length)
-        checks[rows] = framing.fletcher_ok(fr.packets(buf, rows, int(length)))
+        groups[int(length)] = (rows, fr.packets(buf, rows, int(length)))
+        checks[rows] = framing.fletcher_ok(groups[int(length)][1])
     bad["bad_checksum"] = int((~checks).sum())
     keep = checks | settings.framing.keep_bad_checksum
     # raw stamps (§3, bytes 6-11 little-endian) decide the flight model
@@ -165,9 +167,9 @@ def read_file(path: str | os.PathLike, settings: MinxssSettings, file_index: int
     tables: dict[str, list[Packets]] = {k: [] for k in KINDS}
     for kind, docs in DOCUMENTS.items():
         for doc in docs:
-            tables[kind] += _decode_doc(doc, kind, buf, fr, keep, checks, fm, t0, sec, ms, file_index)
+            tables[kind] += _decode_doc(doc, kind, groups, fr, keep, checks, fm, t0, sec, ms, file_index)
     for k, f in settings.flight_models.items():
-        for part in _decode_doc(f.sci_definition, "sci", buf, fr, keep & (fm == k), checks, fm, t0, sec, ms,
+        for part in _decode_doc(f.sci_definition, "sci", groups, fr, keep & (fm == k), checks, fm, t0, sec, ms,
                                 file_index):
             tables[part.kind].append(part)
     out = {k: Packets.concat(k, v) for k, v in tables.items()}
@@ -176,15 +178,19 @@ def read_file(path: str | os.PathLike, settings: MinxssSettings, file_index: int
     return FileRead(str(path), out, bad, decoded, fr.framing_bytes, fr.stray_byte_count)
 
 
-def _decode_doc(doc: str, kind: str, buf, fr, keep, checks, fm, t0, sec, ms, file_index) -> list[Packets]:
+def _decode_doc(doc: str, kind: str, groups, fr, keep, checks, fm, t0, sec, ms, file_index) -> list[Packets]:
     d = xtce.load(doc)
     apids = np.fromiter(d.restricted_values("PKT_APID"), dtype=np.int64)
     parts = []
     for length in d.lengths:
-        rows = np.flatnonzero(keep & np.isin(fr.apids, apids) & (fr.lengths == length))
-        if not rows.size:
+        if length not in groups:
             continue
-        for g in d.decode(fr.packets(buf, rows, length)):
+        group_rows, group_bytes = groups[length]
+        mine = keep[group_rows] & np.isin(fr.apids[group_rows], apids)
+        if not mine.any():
+            continue
+        rows = group_rows[mine]
+        for g in d.decode(group_bytes if mine.all() else group_bytes[mine]):
             r = rows[g.rows]
             cols: dict[str, np.ndarray] = {
                 "time": t0[r], "packet_time_gps": sec[r] + ms[r] / 1000.0,

@@ -12,7 +12,8 @@ from levelpipe.settings import Settings, Unit
 
 Seconds = Annotated[u.Quantity, Unit("s")]
 PositiveSeconds = Annotated[u.Quantity, Unit("s", gt=0)]
-FlightModelId = Literal[1, 2]
+#: a flight model number (1 MinXSS-1, 2 MinXSS-2); an int so that keys survive JSON (params) as text
+FlightModelId = Annotated[int, Field(ge=1, le=2)]
 
 
 class FramingSettings(Settings):

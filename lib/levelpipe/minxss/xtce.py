@@ -415,12 +415,13 @@ class Definition:
                 if c.restriction is None or not rows.size:
                     continue
                 need = {e.parameter.name: e for e in layout.entries if e.parameter.name in c.restriction.parameters()}
-                sub = {k: _decode_entry(packets[rows], e, {}) for k, e in need.items()}
+                part = packets if rows.size == n else packets[rows]
+                sub = {k: _decode_entry(part, e, {}) for k, e in need.items()}
                 keep = c.restriction.evaluate(sub, rows.size)
                 rows = rows[keep]
             if not rows.size:
                 continue
-            data = packets[rows]
+            data = packets if rows.size == n else packets[rows]
             for e in layout.entries:
                 values[e.parameter.name] = _decode_entry(data, e, values)
             groups.append(DecodedGroup(layout, rows, values))
@@ -428,6 +429,8 @@ class Definition:
 
 
 def _extract_uint(data: np.ndarray, bit_offset: int, bits: int, little: bool) -> np.ndarray:
+    """Generic path: any bit offset and size up to 64, most significant bit first (or little-
+    endian bytes when `little` and byte-aligned)."""
     first, last = bit_offset // 8, (bit_offset + bits - 1) // 8
     cols = data[:, first:last + 1].astype(np.uint64)
     acc = np.zeros(data.shape[0], dtype=np.uint64)
@@ -442,6 +445,23 @@ def _extract_uint(data: np.ndarray, bit_offset: int, bits: int, little: bool) ->
     return acc
 
 
+def _integer(data: np.ndarray, o: int, enc: Encoding) -> np.ndarray:
+    """Raw integers of one field for every row, in the smallest native dtype that holds them."""
+    bits, signed = enc.bits, enc.kind == "int"
+    if o % 8 == 0 and bits in (8, 16, 32, 64):
+        k = bits // 8
+        block = np.ascontiguousarray(data[:, o // 8:o // 8 + k])
+        dt = np.dtype(f"{'<' if enc.little_endian or k == 1 else '>'}{'i' if signed else 'u'}{k}")
+        return block.view(dt).ravel().astype(dt.newbyteorder("="))
+    if bits <= 8 and o // 8 == (o + bits - 1) // 8 and not signed:  # a bit field inside one byte
+        return (data[:, o // 8] >> np.uint8(8 - o % 8 - bits)) & np.uint8((1 << bits) - 1)
+    u = _extract_uint(data, o, bits, enc.little_endian and o % 8 == 0)
+    if not signed:
+        return u.astype(np.int64) if bits < 64 else u
+    raw = u.astype(np.int64)
+    return np.where(raw >= (1 << (bits - 1)), raw - (1 << bits), raw)
+
+
 def _decode_entry(data: np.ndarray, entry: Entry, done: Mapping[str, Decoded]) -> Decoded:
     p, enc = entry.parameter, entry.parameter.encoding
     o = entry.bit_offset
@@ -451,13 +471,7 @@ def _decode_entry(data: np.ndarray, entry: Entry, done: Mapping[str, Decoded]) -
         raw = data[:, o // 8:o // 8 + enc.bits // 8]
         text = np.ascontiguousarray(raw).view(f"S{raw.shape[1]}").ravel()
         return Decoded(p, np.char.decode(np.char.rstrip(text, b"\x00"), "ascii", errors="replace"))
-    little = enc.little_endian and o % 8 == 0
-    u = _extract_uint(data, o, enc.bits, little)
-    if enc.kind == "int":
-        raw = u.astype(np.int64)
-        raw = np.where(raw >= (1 << (enc.bits - 1)), raw - (1 << enc.bits), raw)
-    else:
-        raw = u.astype(np.int64) if enc.bits < 64 else u
+    raw = _integer(data, o, enc)
     if enc.polynomial is None:
         return Decoded(p, raw)
     cal = _poly(enc.polynomial, raw)
@@ -472,8 +486,9 @@ def _poly(terms: tuple[tuple[float, int], ...], raw: np.ndarray) -> np.ndarray:
     # Term by term in document order, c * raw**e with raw an integer: the same operations as
     # the XTCE reference reader, so both give the same float64 bits.
     out = np.zeros(raw.shape, dtype=np.float64)
+    wide = raw.astype(np.int64) if any(e > 1 for _, e in terms) else raw  # raw**e must not wrap
     for c, e in terms:
-        out = out + c * (raw ** e)
+        out = out + c * (wide ** e if e != 1 else wide)
     return out
 
 
