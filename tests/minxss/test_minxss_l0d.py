@@ -128,3 +128,98 @@ def test_shadow_cylinder():
     s = np.array([[1.0, 0.0, 0.0]] * 3)
     r = np.array([[-7000.0, 0.0, 0.0], [-7000.0, 6400.0, 0.0], [7000.0, 0.0, 0.0]])
     assert geometry.in_shadow(r, s, 6378.137).tolist() == [True, False, False]
+
+
+# ---------------------------------------------------------------- decisions on a short simulated stream
+
+import datetime as _dt  # noqa: E402
+
+from levelpipe.io.netcdf import write_netcdf  # noqa: E402
+from levelpipe.io.variables import load_table  # noqa: E402
+from levelpipe.minxss import l0c, l0d  # noqa: E402
+from levelpipe.testing import minxss_simulator as sim  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("l0d")
+    start = _dt.datetime(2019, 1, 2, 0, 10)
+    g0 = sim.gps_seconds(start)
+    stream, seq = [], 0
+    for i in range(6):  # SCI records every 10 s from 00:10:00 (real_time 10 s)
+        rec = sim.SciRecord(g0 + 10 * i + 5, np.r_[np.full(100, 5), np.zeros(924)].astype(int))
+        segs = sim.sci_segments(rec, seq)
+        seq += len(segs)
+        stream += segs
+    for i in range(-2, 10):  # HK every 6 s, the wheel speed ramps 1 rad/s per HK sample
+        stream.append(sim.hk_packet(g0 + 6 * i + 1.5, 100 + i, {"wheel1_speed": 10.0 + i, "sps_x": -2869},
+                                    enables=["sps_xps"] + (["batt_heater"] if i < 4 else [])))
+    f = tmp / "s.bin"
+    f.write_bytes(b"".join(stream))
+    paths = {}
+    for kind, ds in l0c.l0c([f], "2019-01-02", settings=SETTINGS).items():
+        if kind.startswith("_"):
+            continue
+        paths[kind] = tmp / f"{kind}.nc"
+        write_netcdf(ds, paths[kind], title="t", summary="s", mission="minxss", level="L0C",
+                     table=load_table("levelpipe.minxss", f"l0c_{kind}"))
+    return paths
+
+
+def _run(small, **l0d_over):
+    s = SETTINGS.model_copy(update={"l0d": SETTINGS.l0d.model_copy(update=l0d_over)})
+    goes = [RESOURCES / "minxss" / "goes" / "sci_xrsf-l2-avg1m_g15_d20190102_truncated.nc"]
+    return l0d.l0d([small["sci"]], [small["hk"]], [], RESOURCES / "minxss" / "tle" / "00043758.tle", goes,
+                   "2019-01-02", settings=s)
+
+
+def test_q1_interpolation_target(small):
+    mid = _run(small)
+    idl = _run(small, idl_compatible_interp_time=True)
+    # HK sample k at 00:10:00 + 6k s has wheel speed 10 + k: at time T the value is 10 + T/6
+    t = (mid.time.values - np.datetime64("2019-01-02T00:10:00")) / np.timedelta64(1, "s")
+    np.testing.assert_allclose(mid.xact_wheel1_measured_speed.values, 10 + t / 6, atol=1e-9)
+    np.testing.assert_allclose(idl.xact_wheel1_measured_speed.values, 10 + (t - 5) / 6, atol=1e-9)
+    assert idl.attrs["interpolation_target"].endswith("(IDL)")
+
+
+def test_q3_q4_q8_fields(small):
+    ds = _run(small)
+    assert np.allclose(ds.sps_x_hk.values, -2869 / 1000 * 3.0) and np.allclose(ds.sps_x_deg.values, -2869 / 1e4 * 3.0)
+    # battery heater off from the HK sample at 00:10:24: the record at 00:10:20 sits between an "on"
+    # (00:10:18) and an "off" sample; the nearest previous gives 1, IDL's blend 0.67 truncates to 0
+    assert ds.switch_battery_heater.values.tolist() == [1, 1, 1, 0, 0, 0]
+    lin = _run(small, flags_nearest_previous=False)
+    assert lin.switch_battery_heater.values.tolist() == [1, 1, 0, 0, 0, 0]
+    # GOES at 00:10-00:11 is ~1e-8 W m-2: no flare at the C1 threshold, a "flare" at 1e-9
+    assert np.all(ds.flare_flag.values == 0)
+    import astropy.units as u
+    low = _run(small, flare=SETTINGS.l0d.flare.model_copy(update={"xrsb_threshold_w_m2": 1e-9 * u.W / u.m ** 2}))
+    assert np.all(low.flare_flag.values == 1)
+
+
+def test_q12_battery_formula_follows_the_fm_bits(tmp_path):
+    g = sim.gps_seconds(_dt.datetime(2019, 1, 2, 1))
+    p = bytearray(sim.hk_packet(g, 1, {"eps_batt_temp1": 9.0}))
+    raw = p[170] | p[171] << 8
+    for bits, want in ((3, raw * 0.307 - 373.0), (2, raw * 0.307 - 373.0), (1, raw * 0.18766 - 250.2)):
+        q = bytearray(p)
+        q[51] = (q[51] & ~0x30) | bits << 4
+        body = bytes(q[:-4])
+        f = tmp_path / f"fm{bits}.bin"
+        f.write_bytes(body + sim.fletcher_check(body) + sim.SYNC)
+        hk = packets.read_file(f, SETTINGS).packets["hk"].columns
+        assert hk["eps_batt_temp1"][0] == pytest.approx(want), bits
+
+
+def test_q13_power_board_temperature_formula(tmp_path):
+    g = sim.gps_seconds(_dt.datetime(2019, 1, 2, 1))
+    p = bytearray(sim.hk_packet(g, 1, {}))
+    p[178], p[179] = 0x34, 0x03            # word 0x0334: int16((0x34 << 6) + (0x03 << 14)) / 256
+    body = bytes(p[:-4])
+    f = tmp_path / "t.bin"
+    f.write_bytes(body + sim.fletcher_check(body) + sim.SYNC)
+    hk = packets.read_file(f, SETTINGS).packets["hk"].columns
+    v = (0x34 << 6) + (0x03 << 14)
+    want = (v - 65536 if v >= 32768 else v) / 256
+    assert hk["sps_xps_pwr_temp"][0] == pytest.approx(want)

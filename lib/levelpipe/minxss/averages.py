@@ -10,7 +10,7 @@ start <= t < start + length; bins without data are not written; ``nominal_time``
 centre, ``time`` the mean time of its spectra. Means ignore NaN; the precision is the mean
 precision / sqrt(n) and the standard deviation is that of the count rates, as IDL.
 
-Decisions: only spectra that passed the L1 selection are averaged (the team's L1 holds only
+Decision: only spectra that passed the L1 selection are averaged (the team's L1 holds only
 those). IDL's loop never produces the last bin of its range (line 124, 151); every bin with data
 is produced here. IDL's SPECTRUM_TOTAL_COUNTS/ACCURACY sum count *rates* (the notes call it a bug):
 not reproduced; the irradiance uncertainty is the statistical part / sqrt(n) combined in

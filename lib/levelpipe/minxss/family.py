@@ -7,7 +7,7 @@ Input tree (below ``inputs.minxss``; folder names are free):
 - TLE histories ``<NORAD id, 8 digits>.tle`` (§12), anywhere;
 - GOES XRS one-minute files ``sci_xrsf-l2-avg1m_g<NN>_d<YYYYMMDD>_*.nc`` (§13), anywhere.
 
-Decision (raw files to days): file names do not tell which days a file's packets belong to
+Decision: (raw files to days) file names do not tell which days a file's packets belong to
 (ground files are named by the receive date, and playbacks carry older data), so the index
 reads each raw file once with a framing pass and the raw time stamps only (``packets.scan_days``:
 numpy over the whole file, no field decoded, no check bytes). A file feeds every day its

@@ -5,7 +5,7 @@
   sets and the positions blended, r = (1 - f) r_i + f r_i+1, f = (t - e_i) / (e_i+1 - e_i)
   (spacecraft_pv.pro:218-232); after the last epoch the last pair is extrapolated (f > 1) for up
   to ``tle_extrapolation_days`` (calc_voronoi2.pro:18); before the first epoch: NaN.
-* Decision (Q6): geographic position by default from astropy (TEME -> ITRS, WGS-84 geodetic
+* Decision: (Q6) geographic position by default from astropy (TEME -> ITRS, WGS-84 geodetic
   latitude and height); ``geometry: idl`` gives IDL's geocentric latitude, longitude from the
   IAU-1982 GMST and |r| - 6371 km (spacecraft_location.pro:88-125, minxss_make_level0d.pro:148).
   Unverified: IDL also applies a nutation matrix at the TLE epoch before this (the notes give no

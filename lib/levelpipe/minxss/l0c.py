@@ -4,12 +4,12 @@ reassembled and X123 spectra decompressed (research notes §7, §10).
 ``l0c(files, day, settings=...)`` returns ``{"hk", "sci", "adcs", "log": xr.Dataset}`` for the
 types the day has; ``write_l0c(ctx)`` writes ``results/minxss/l0c/<day>_<type>.nc``.
 
-Decision (Q11): duplicates (playback copies, the same packet in two ground files) are packets
+Decision: (Q11) duplicates (playback copies, the same packet in two ground files) are packets
 with the same APID (playback bit 0x40 cleared), sequence count and corrected time; the copy with
 good check bytes is kept, else the first read. ``l0c.dedup: time`` reproduces IDL's ``UNIQ`` on
 time alone (its surviving copy was arbitrary; ours prefers good check bytes, then file order).
 
-Decision (§7 reassembly): a continuation segment belongs to the latest first segment before it
+Decision: (§7 reassembly) a continuation segment belongs to the latest first segment before it
 (same APID family) when its sequence count is the first's plus its group count (mod 2**14) and
 its group count is within the expected number; that is IDL's "previous + 1" chain without
 letting one lost segment orphan the rest. A record whose segments are not all there is kept,

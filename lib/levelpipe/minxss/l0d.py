@@ -10,24 +10,22 @@ or after it are blended linearly; the value is bad when a neighbour is missing o
 the limit (strictly: |t - t_lower| > limit or |t_upper - t| > limit; 60 s HK, 300 s ADCS, from
 config). Bad values are 255 in byte fields, NaN elsewhere.
 
-Decisions:
-
-* Q1: the target is the record's label time, the integration mid-point; with
+* Decision: Q1, the target is the record's label time, the integration mid-point; with
   ``idl_compatible_interp_time`` it is ``time - x123_real_time / 2`` as IDL computes it (CU:126).
-* Q4: flag and mode fields (``switch_*``, ``measured_attitude_valid``) take the nearest previous
+* Decision: Q4, flag and mode fields (``switch_*``, ``measured_attitude_valid``) take the nearest previous
   sample within the limit (``flags_nearest_previous``); false reproduces IDL's linear blend
   truncated to a byte.
-* Q5: a target equal to a sample's time takes that sample's value (IDL divides by zero there).
-* Q2: ``x123_spectrum`` stays counts per integration, as the IDL code stores it (the L0D
+* Decision: Q5, a target equal to a sample's time takes that sample's value (IDL divides by zero there).
+* Decision: Q2, ``x123_spectrum`` stays counts per integration, as the IDL code stores it (the L0D
   description's counts/s/bin is what L1 makes of it).
-* Q3: ``sps_x_hk``/``sps_y_hk`` keep IDL's L0D value (raw / 1000 x 3.0, CU:427) so users can
+* Decision: Q3, ``sps_x_hk``/``sps_y_hk`` keep IDL's L0D value (raw / 1000 x 3.0, CU:427) so users can
   compare; ``sps_x_deg``/``sps_y_deg`` are raw / sps_angle_divisor x sps_angle_scale_deg (config:
   10000 and 3.0, the description and the beacon decoder).
-* Q7: GOES XRS-A/B are added here (IDL adds them at L2/L3 only), linearly interpolated with the
+* Decision: Q7, GOES XRS-A/B are added here (IDL adds them at L2/L3 only), linearly interpolated with the
   same rule and the ``goes_s`` limit; ``flare_flag`` per Q8 (config ``l0d.flare``).
-* Seed tags without any definition (``sps_xps_count``, ``xps_fov_map``) are not produced: no
+* Decision: seed tags without any definition (``sps_xps_count``, ``xps_fov_map``) are not produced: no
   source defines them, and a guessed definition would be worse than none.
-* ``eclipse`` is IDL's SPS rule (CU:413-414); ``eclipse_geometric`` the cylindrical shadow.
+* Decision: ``eclipse`` is IDL's SPS rule (CU:413-414); ``eclipse_geometric`` the cylindrical shadow.
 """
 from __future__ import annotations
 
@@ -77,7 +75,6 @@ SCI_FIELDS = ("spacecraft_mode", "adcs_mode", "sps_dark_data_sci", "sps_xp_integ
               "x123_real_time", "x123_cmp_info", "x123_flags", "x123_read_errors", "x123_write_errors",
               "x123_gp_count", "x123_spect_len", "x123_fast_count", "x123_slow_count", "x123_high_voltage",
               "x123_radio_flag", "x123_group_count", "flight_model")
-IDL_SPS_HK_DIVISOR = 1000.0  # CU:427, what IDL's L0D sps_x_hk holds (Q3)
 
 
 def interpolate(ts: np.ndarray, values: np.ndarray, targets: np.ndarray, limit: np.timedelta64,
@@ -176,8 +173,8 @@ def l0d(sci_paths: Sequence[str | os.PathLike], hk_paths: Sequence[str | os.Path
         v = np.full(n, np.nan)
     data["eps_5v_volt"] = (("time",), v)
     sx, sy = data.pop("sps_x_raw_hk")[1], data.pop("sps_y_raw_hk")[1]
-    data["sps_x_hk"] = (("time",), sx / IDL_SPS_HK_DIVISOR * 3.0)
-    data["sps_y_hk"] = (("time",), sy / IDL_SPS_HK_DIVISOR * 3.0)
+    data["sps_x_hk"] = (("time",), sx / cfg.sps_hk_idl_divisor * cfg.sps_hk_idl_scale_deg)
+    data["sps_y_hk"] = (("time",), sy / cfg.sps_hk_idl_divisor * cfg.sps_hk_idl_scale_deg)
     data["sps_x_deg"] = (("time",), sx / cfg.sps_angle_divisor * cfg.sps_angle_scale_deg)
     data["sps_y_deg"] = (("time",), sy / cfg.sps_angle_divisor * cfg.sps_angle_scale_deg)
     for name in SCI_FIELDS:
@@ -262,6 +259,8 @@ def _goes(data: dict, t: np.ndarray, goes_paths, cfg) -> dict:
         attrs["goes_source"] = f"{series.satellite}: " + ", ".join(Path(p).name for p in series.files)
     data["goes_xrsa_flux"] = (("time",), a)
     data["goes_xrsb_flux"] = (("time",), b)
+    # Decision: (Q8) flare_flag = XRS-B at or above a threshold (option a of the notes), on the
+    # true or the SWPC-scaled flux as config says; 255 where no GOES value is within the limit.
     fl = cfg.flare
     scaled = b * (fl.swpc_xrsb_factor if fl.flux_scale == "swpc" else 1.0)
     flag = np.where(np.isfinite(b), scaled >= fl.xrsb_threshold_w_m2.to_value("W m-2"), BYTE_BAD)

@@ -4,7 +4,7 @@ the good-spectrum selection (research notes §14, MX:PS/minxss_make_level1.pro).
 ``l1(l0d_path, settings=...)`` -> ``xr.Dataset``; ``write_l1(ctx)`` writes
 ``results/minxss/l1/<day>.nc``.
 
-Decision (Q9): the team's response savesets (energy offset in orbit, dead time, efficiency
+Decision: (Q9) the team's response savesets (energy offset in orbit, dead time, efficiency
 curves) are not public. The detector efficiency is built from physics with xraydb's attenuation
 data: Be-window transmission exp(-mu_Be rho t_Be) times Si photo-absorption
 1 - exp(-mu_Si,photo rho t_Si), thicknesses from config; then, as the team's inversion does
@@ -15,7 +15,7 @@ made, without its photoelectron and escape corrections (not described well enoug
 ``valid_flag`` cannot be the team's 3-estimate agreement: here it is 1 where the irradiance is
 positive and the record passed the selection. The product says all this in its attributes.
 
-Decisions: the count rate uses the accumulation time (the team's v2+ choice, L1:130-139);
+Decision: the count rate uses the accumulation time (the team's v2+ choice, L1:130-139);
 dead time is the paralyzable model m = n exp(-n tau), solved on its lower branch exactly
 (n = -W0(-m tau) / tau, Lambert W) instead of IDL's 0.1 cps grid search; a record whose m tau
 exceeds 1/e has no solution and gets NaN. Counting uncertainty uses max(counts, 1) so an empty

@@ -6,7 +6,7 @@ flight model by its time stamp, decodes every packet type with its XTCE definiti
 (``hk``, ``adcs``, ``log``, and the SCI segments ``sci_first`` / ``sci_continuation``, which
 L0C reassembles), columns of equal length, plus the counts of every rejected candidate.
 
-Decision (§1): a packet's flight model is the one whose L0B time window (config) holds its raw
+Decision: (§1) a packet's flight model is the one whose L0B time window (config) holds its raw
 stamp; the windows do not overlap. The FM bits of HK byte 51 are kept (``fsw_flight_model``) but
 do not decide, because MinXSS-2 reads 3 there (a mis-burn) and DAXSS also calls itself FM3.
 Packets outside both windows are counted (``bad_packets_outside_window``) and skipped: a product
@@ -227,7 +227,7 @@ def _apply_shifts(tables: dict[str, Packets], settings: MinxssSettings) -> None:
         first.columns["time"] = first.columns["time"] + clock.seconds_to_ns(ts.sci_real_time_fraction * real_s)
     hk = tables["hk"]
     if len(hk):
-        # Q13: IDL's int16((b178 << 6) + (b179 << 14)) / 256 of the little-endian word v is the
+        # Decision: (Q13) IDL's int16((b178 << 6) + (b179 << 14)) / 256 of the little-endian word v is the
         # 16-bit wrap of 64 * v, over 256. Provisional: the team doubts the formula (R1:678-683).
         v = hk.columns["sps_xps_pwr_temp_raw"].astype(np.int64)
         wrapped = ((v * 64) & 0xFFFF)

@@ -118,6 +118,8 @@ class L0DSettings(Settings):
     eclipse_sps_sum_threshold: float = Field(gt=0, description="§11: eclipse if the SCI SPS diode sum < this (2e6)")
     sps_angle_scale_deg: float = Field(gt=0, description="Q3: sps_x_deg = raw / sps_angle_divisor * this (3.0)")
     sps_angle_divisor: float = Field(gt=0, description="Q3: 10000 (description) vs IDL L0D 1000")
+    sps_hk_idl_divisor: float = Field(gt=0, description="Q3: IDL's L0D sps_x_hk = sps_x / this * scale (1000, CU:427)")
+    sps_hk_idl_scale_deg: float = Field(gt=0, description="Q3: IDL's L0D sps_x_hk scale (3.0, CU:427)")
     eps_5v_volt_source: Literal["cdh_5v", "eps_5v_volt"] = Field(
         description="§11: IDL fills eps_5v_volt from hk.cdh_5v (CU:418)")
     geometry: Literal["wgs84", "idl"] = Field(description=(

@@ -76,6 +76,9 @@ SA_I = (0.0, 163.8 / 327.68)       # §6 solar-array / 3 V / 5 V currents: x163.
 V_EPS = (0.0, 32.76 / 32768)       # §6 EPS voltages: x32.76/32768 -> V
 T256 = (0.0, 1.0 / 256)            # §6 s16 temperatures: /256 -> degC
 SA_T = (-216.0, 0.1744)            # §6 panel temperatures: x0.1744 - 216 -> degC
+# Decision: (Q12) follow IDL where peers disagree: cdh_enables bit 0 is SPS/XPS and bit 2 ADCS
+# (R1:611-620); the battery temperature takes the FM1 formula when the HK flight-model bits say 1
+# and the FM2 formula otherwise (FM2 reads 3, a mis-burn: §1), as R1/R2 do per flight model.
 BATT_T = ("context", {1: (-250.2, 0.18766)}, (-373.0, 0.307))  # §6 FM1 / FM2 battery temperature
 BATT_CD = (-61.6, 3.5568)          # §6 battery charge / discharge: x3.5568 - 61.6 -> mA
 SPS_T = (-250.0, 0.8064)           # §6 SPS/XPS temperatures: x0.8064 - 250.0 -> degC
