@@ -27,3 +27,4 @@ rule all:
 include: "rules/vzlusat1.smk"
 include: "rules/foxsi.smk"
 include: "rules/asi.smk"
+include: "rules/minxss.smk"

@@ -38,6 +38,7 @@ from levelpipe.settings import Settings
 REGISTRY: dict[str, str] = {
     "vzlusat1": "levelpipe.timepix.family",
     "asi": "levelpipe.asi.family",
+    "minxss": "levelpipe.minxss.family",
 }
 
 

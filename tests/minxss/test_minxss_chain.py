@@ -49,7 +49,8 @@ def chain(tmp_path_factory, index):
         spec.resolve()(ctx)
 
     l0c = {k: str(out / f"l0c/{DAY}_{k}.nc") for k in ("hk", "sci", "adcs", "log")}
-    run("l0c", {"raw": g.get("raw")}, l0c)
+    for k, path in l0c.items():
+        run(f"l0c_{k}", {"raw": g.get("raw")}, {k: path})
     l0d = str(out / f"l0d/{DAY}.nc")
     run("l0d", {"sci": [l0c["sci"]], "hk": [l0c["hk"]], "adcs": [l0c["adcs"]], "tle": g.get("tle"),
                 "goes": g.get("goes")}, {"l0d": l0d})
@@ -62,7 +63,7 @@ def chain(tmp_path_factory, index):
     png = {"spectrogram": str(out / f"quicklook/{DAY}_spectrogram.png"), "orbit": str(out / f"quicklook/{DAY}_orbit.png")}
     run("quicklook", {"l0d": l0d}, png)
     real = {"hk": str(out / "l0c/2018-12-14_hk.nc")}
-    run("l0c", {"raw": index["2018-12-14"].get("raw")}, real, day="2018-12-14")
+    run("l0c_hk", {"raw": index["2018-12-14"].get("raw")}, real, day="2018-12-14")
     return {"l0c": l0c, "l0d": l0d, "l1": l1, **l2, **l3, **png, "real_hk": real["hk"]}
 
 

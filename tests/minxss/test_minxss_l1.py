@@ -23,7 +23,7 @@ def test_energy_scale_and_known_answers_of_the_real_flare():
     assert str(times[0])[:23] == "2016-07-23T00:02:15.758" and str(times[-1])[:23] == "2016-07-23T04:59:55.810"
     k = int(np.nanargmax(irr[:, 73]))
     assert str(times[k])[:23] == "2016-07-23T02:14:25.570" and abs(irr[k, 73] - 1.728e7) < 5e3
-    ours = l1.energy_scale(SETTINGS.l1.response[1], 1024)
+    ours = l1.energy_scale(SETTINGS.energy_scale[1], 1024)
     assert np.array_equal(ours, energy.astype(np.float32))  # bit for bit
 
 

@@ -33,12 +33,14 @@ from levelpipe.minxss.l0d import interpolate
 def average(l1_path: str | os.PathLike, goes_paths: Sequence[str | os.PathLike], minutes: int, *,
             settings) -> xr.Dataset:
     src = read_netcdf(l1_path)
+    if src.sizes.get("time", 0) == 0:
+        raise MinxssError("Level 1 has no record", l1_path)
     good = src.good_spectrum.values == 1
-    if not good.any():
-        raise MinxssError("no good spectrum in Level 1: nothing to average", l1_path)
+    # Decision: a day whose records all fail the selection (safe mode, a day in eclipse) gets
+    # products with no bin (spectra_averaged = 0) rather than failing the run.
     s = src.isel(time=np.flatnonzero(good))
     t = s.time.values
-    day0 = t.min().astype("datetime64[D]").astype("datetime64[ns]")
+    day0 = src.time.values.min().astype("datetime64[D]").astype("datetime64[ns]")
     width = np.timedelta64(minutes, "m").astype("timedelta64[ns]")
     k = ((t - day0) // width).astype(np.int64)
     bins, inverse, counts = np.unique(k, return_inverse=True, return_counts=True)
@@ -64,7 +66,7 @@ def average(l1_path: str | os.PathLike, goes_paths: Sequence[str | os.PathLike],
     with np.errstate(invalid="ignore", divide="ignore"):
         rel_stat = np.where(s.count_rate.values > 0, s.count_rate_precision.values / s.count_rate.values, 0.0)
     irr_stat = mean(s.irradiance.values * rel_stat) / sqrt_n[:, None]
-    sysf = settings.l1.response[int(s.flight_model.values[0])].systematic_fraction
+    sysf = settings.l1.response[int(src.flight_model.values[0])].systematic_fraction
     unc = np.sqrt(irr_stat ** 2 + (sysf * irr) ** 2)
     # the mean time, to the microsecond (the products' time resolution)
     t_mean = day0 + (np.round(mean((t - day0).astype(np.float64)) / 1e3) * 1e3).astype(np.int64).astype("timedelta64[ns]")

@@ -34,6 +34,9 @@ from levelpipe.index import GranuleIndex
 from levelpipe.minxss.settings import MinxssSettings
 
 TYPES = ("hk", "sci", "adcs", "log")
+#: the XTCE documents every L0C step reads (their digest reruns L0C when a definition changes)
+DEFINITION_FILES = tuple(f"packet_definitions/{n}.xml" for n in
+                         ("hk", "sci_fm1", "sci_fm2", "log", "adcs1", "adcs2", "adcs3", "adcs4"))
 _TLE = re.compile(r"^(\d{8})\.tle$")
 _GOES = re.compile(r"^sci_xrsf-l2-avg1m_g(\d{2})_d(\d{8})_.*\.nc$")
 #: §13: MinXSS-1 should use GOES-15; MinXSS-2 has GOES-15 and GOES-16 (15 first: the bundled file)
@@ -60,19 +63,19 @@ class MinxssFamily(Family):
     }
     required_roles = ("raw",)
     steps = {
-        "l0c": Step(rule="decode_minxss_l0c", function="levelpipe.minxss.l0c:write_l0c", level="L0C",
-                    sections=("framing", "flight_models", "time", "l0c"),
-                    tables=("l0c_hk", "l0c_sci", "l0c_adcs", "l0c_log"), mem_mb=400, mem_mb_per_input_mb=40.0),
+        **{f"l0c_{k}": Step(rule=f"decode_minxss_l0c_{k}", function="levelpipe.minxss.l0c:write_l0c", level="L0C",
+                            sections=("framing", "flight_models", "time", "l0c"), tables=(f"l0c_{k}",),
+                            data=DEFINITION_FILES, mem_mb=400, mem_mb_per_input_mb=40.0) for k in TYPES},
         "l0d": Step(rule="interpolate_minxss_l0d", function="levelpipe.minxss.l0d:write_l0d", level="L0D",
                     sections=("l0d",), tables=("l0d",), mem_mb=600),
         "l1": Step(rule="calibrate_minxss_l1", function="levelpipe.minxss.l1:write_l1", level="L1",
-                   sections=("l1",), tables=("l1",), mem_mb=700),
+                   sections=("l1", "energy_scale"), tables=("l1",), mem_mb=700),
         "l2": Step(rule="average_minxss_l2", function="levelpipe.minxss.averages:write_l2", level="L2",
                    sections=("averages", "l1", "l0d"), tables=("average",), mem_mb=600),
         "l3": Step(rule="average_minxss_l3", function="levelpipe.minxss.averages:write_l3", level="L3",
                    sections=("averages", "l1", "l0d"), tables=("average",), mem_mb=600),
         "quicklook": Step(rule="plot_minxss_quicklook", function="levelpipe.minxss.quicklook:write_quicklooks",
-                          level="L0D quicklook", sections=("quicklook", "l0d", "l1"), mem_mb=500),
+                          level="L0D quicklook", sections=("quicklook", "l0d", "energy_scale"), mem_mb=500),
     }
 
     def index(self, root: Path, settings: MinxssSettings) -> GranuleIndex:
@@ -117,6 +120,19 @@ class MinxssFamily(Family):
             index.add(day, files)
         index.refused.update(refused)
         return index
+
+
+    def targets(self, plan, result) -> list[str]:
+        out = []
+        for day in plan.granules:
+            g = plan.index[day]
+            out += [result(self.name, "l0c", f"{day}_{k}.nc") for k in TYPES if g.get(k)]
+            if g.get("sci"):
+                out += [result(self.name, "l0d", f"{day}.nc"), result(self.name, "l1", f"{day}.nc")]
+                cfg = plan.settings.averages
+                out += [result(self.name, cfg.level[n].lower(), f"{day}_{n}.nc") for n in cfg.bins_minutes]
+                out += [result(self.name, "quicklook", f"{day}_{q}.png") for q in ("spectrogram", "orbit")]
+        return out
 
 
 def flight_model_of_day(day: str, settings: MinxssSettings) -> int | None:

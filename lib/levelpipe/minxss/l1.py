@@ -38,10 +38,11 @@ CUTS = ("radio_flag", "sps_sum", "adcs_mode", "low_counts", "peak_counts", "fast
         "deadtime")
 
 
-def energy_scale(response, bins: int) -> np.ndarray:
-    """Bin-centre energies (keV) as float32 arithmetic, energy[i] = i * gain + offset (L1:306-321)."""
-    gain = np.float32(response.energy_gain_kev_per_bin.to_value("keV"))
-    offset = np.float32(response.energy_offset_kev.to_value("keV"))
+def energy_scale(scale, bins: int) -> np.ndarray:
+    """Bin-centre energies (keV) as float32 arithmetic, energy[i] = i * gain + offset (L1:306-321);
+    `scale` is the flight model's ``energy_scale`` settings."""
+    gain = np.float32(scale.gain_kev_per_bin.to_value("keV"))
+    offset = np.float32(scale.offset_kev.to_value("keV"))
     return (np.arange(bins, dtype=np.float32) * gain + offset).astype(np.float32)
 
 
@@ -64,14 +65,15 @@ def detector_efficiency(response) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bin_response(response, energy: np.ndarray) -> np.ndarray:
-    """Per bin: the resolution-smoothed efficiency integrated over the bin (keV), step 1-3."""
+    """Per bin: the resolution-smoothed efficiency integrated over the bin (keV), step 1-3; bin
+    edges halfway between the bin centres `energy`."""
     e, eff = detector_efficiency(response)
     step = e[1] - e[0]
     sigma = response.resolution_fwhm_kev.to_value("keV") / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     half = int(np.ceil(5 * sigma / step))
     k = np.exp(-0.5 * (np.arange(-half, half + 1) * step / sigma) ** 2)
     smooth = np.convolve(eff, k / k.sum(), mode="same")
-    gain = response.energy_gain_kev_per_bin.to_value("keV")
+    gain = float(energy[1] - energy[0])
     edges = np.concatenate([energy - gain / 2, [energy[-1] + gain / 2]]).astype(np.float64)
     at_edges = np.interp(edges, e, smooth, left=0.0, right=0.0)
     return 0.5 * (at_edges[:-1] + at_edges[1:]) * np.diff(edges)
@@ -100,10 +102,11 @@ def l1(l0d_path: str | os.PathLike, *, settings) -> xr.Dataset:
     if fms.size != 1 or int(fms[0]) not in settings.l1.response:
         raise MinxssError(f"one flight model per day expected, found {fms.tolist()}", l0d_path)
     resp = settings.l1.response[int(fms[0])]
+    scale = settings.energy_scale[int(fms[0])]
     sel = settings.l1.selection
     counts = src.x123_spectrum.values.astype(np.float64)
     n, bins = counts.shape
-    energy = energy_scale(resp, bins)
+    energy = energy_scale(scale, bins)
     radio = src.x123_radio_flag.values.astype(np.float64)
     accum_ms = src.x123_accum_time.values.astype(np.float64)
     # L1:137-138: with radio_flag == 1 the accumulation lost 263 ms x radio_flag
@@ -191,8 +194,8 @@ def l1(l0d_path: str | os.PathLike, *, settings) -> xr.Dataset:
                      f"{resp.si_thickness_um.to_value('um'):g} um, Gaussian FWHM "
                      f"{resp.resolution_fwhm_kev.to_value('keV'):g} keV, aperture "
                      f"{resp.aperture_area_cm2.to_value('cm2'):g} cm2; not the team's calibration"),
-        "energy_scale": f"energy = bin * {resp.energy_gain_kev_per_bin.to_value('keV'):g} keV "
-                        f"{resp.energy_offset_kev.to_value('keV'):+g} keV (float32)",
+        "energy_scale": f"energy = bin * {scale.gain_kev_per_bin.to_value('keV'):.10g} keV "
+                        f"{scale.offset_kev.to_value('keV'):+g} keV (float32)",
         "deadtime_s": float(tau), "efficiency_at_2kev": float(np.interp(2.0, e, eff)),
         "valid_flag_rule": "irradiance > 0 and the record passed the selection (not the team's 3-estimate rule)",
         "count_rate_time": "accumulation time (x123_accum_time, radio_flag correction of L1:137-138)"})
@@ -237,12 +240,12 @@ def flare_round_trip(path: str | os.PathLike, settings, bands=((1.0, 1.5), (1.5,
     agree bit for bit."""
     times, e_csv, irr = read_level1_csv(path)
     resp = settings.l1.response[1]
-    energy = energy_scale(resp, irr.shape[1])
+    energy = energy_scale(settings.energy_scale[1], irr.shape[1])
     same_scale = bool(np.array_equal(energy, e_csv.astype(np.float32)))
     peak = int(np.nanargmax(irr[:, 73]))
     photon = np.nan_to_num(irr[peak])
     e_grid, eff = detector_efficiency(resp)
-    gain = resp.energy_gain_kev_per_bin.to_value("keV")
+    gain = settings.energy_scale[1].gain_kev_per_bin.to_value("keV")
     sigma = resp.resolution_fwhm_kev.to_value("keV") / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     # photons per keV on the fine grid, detected with the efficiency, spread by the resolution
     flux = np.interp(e_grid, energy.astype(np.float64), photon, left=0.0, right=0.0)

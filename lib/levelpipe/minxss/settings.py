@@ -163,11 +163,16 @@ class SelectionSettings(Settings):
         description="spectra with a tangent-ray height below this are removed (L1:750-761)")
 
 
+class EnergyScaleSettings(Settings):
+    """§14: energy[i] = i * gain + offset (float32), per flight model (L1:306-321)."""
+
+    gain_kev_per_bin: Annotated[u.Quantity, Unit("keV", gt=0)]
+    offset_kev: Annotated[u.Quantity, Unit("keV")]
+
+
 class ResponseSettings(Settings):
     """§14 / Q9: the stand-in instrument response built from physics (the team's is not public)."""
 
-    energy_gain_kev_per_bin: Annotated[u.Quantity, Unit("keV", gt=0)]
-    energy_offset_kev: Annotated[u.Quantity, Unit("keV")]
     deadtime_s: Annotated[u.Quantity, Unit("s", gt=0)] = Field(description="paralyzable dead time (Q9)")
     aperture_area_cm2: Annotated[u.Quantity, Unit("cm2", gt=0)]
     be_thickness_um: Annotated[u.Quantity, Unit("um", gt=0)]
@@ -206,6 +211,7 @@ class MinxssSettings(Settings):
     framing: FramingSettings
     flight_models: dict[FlightModelId, FlightModelSettings]
     time: TimeSettings
+    energy_scale: dict[FlightModelId, EnergyScaleSettings]
     l0c: L0CSettings
     l0d: L0DSettings
     l1: L1Settings
