@@ -42,18 +42,21 @@ def average(l1_path: str | os.PathLike, goes_paths: Sequence[str | os.PathLike],
     t = s.time.values
     day0 = src.time.values.min().astype("datetime64[D]").astype("datetime64[ns]")
     width = np.timedelta64(minutes, "m").astype("timedelta64[ns]")
+    order = np.argsort(t, kind="stable")
+    s = s.isel(time=order)
+    t = s.time.values
     k = ((t - day0) // width).astype(np.int64)
-    bins, inverse, counts = np.unique(k, return_inverse=True, return_counts=True)
+    bins, first, counts = np.unique(k, return_index=True, return_counts=True)
     nb = bins.size
 
     def mean(x: np.ndarray) -> np.ndarray:
+        """NaN-ignoring mean of each bin (records are time-sorted: bins are contiguous runs)."""
         x = np.asarray(x, dtype=np.float64)
-        shape = (nb,) + x.shape[1:]
-        total = np.zeros(shape)
-        n = np.zeros(shape)
+        if not nb:
+            return np.empty((0,) + x.shape[1:])
         fin = np.isfinite(x)
-        np.add.at(total, inverse, np.where(fin, x, 0.0))
-        np.add.at(n, inverse, fin)
+        total = np.add.reduceat(np.where(fin, x, 0.0), first, axis=0)
+        n = np.add.reduceat(fin.astype(np.int64), first, axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, total / n, np.nan)
 
@@ -83,9 +86,11 @@ def average(l1_path: str | os.PathLike, goes_paths: Sequence[str | os.PathLike],
               "latitude", "altitude", "earth_sun_distance", "x123_detector_temperature"]
     ds = xr.Dataset(
         {"nominal_time": (("time",), nominal), "number_spectra": (("time",), counts.astype(np.int32)),
-         "irradiance": (("time", "energy"), irr), "irradiance_uncertainty": (("time", "energy"), unc),
-         "count_rate": (("time", "energy"), rate), "count_rate_precision": (("time", "energy"), precision),
-         "count_rate_stddev": (("time", "energy"), stddev),
+         "irradiance": (("time", "energy"), irr.astype(np.float32)),
+         "irradiance_uncertainty": (("time", "energy"), unc.astype(np.float32)),
+         "count_rate": (("time", "energy"), rate.astype(np.float32)),
+         "count_rate_precision": (("time", "energy"), precision.astype(np.float32)),
+         "count_rate_stddev": (("time", "energy"), stddev.astype(np.float32)),
          "valid_flag": (("time", "energy"), (irr > 0).astype(np.int8)),
          "goes_xrsa_flux": (("time",), a), "goes_xrsb_flux": (("time",), b),
          **{v: (("time",), mean(s[v].values)) for v in scalar}},

@@ -62,20 +62,23 @@ class MinxssFamily(Family):
         "goes": "GOES XRS one-minute file of the day or a neighbouring day",
     }
     required_roles = ("raw",)
+    # Memory: peak RSS measured on one simulated 24-hour day (8.5 MB raw, 8640 records) and, for
+    # L0C, a 105 MB raw file (910 MB): L0C 280 MB, L0D 340 MB, L1 770 MB, L2/L3 720 MB, quicklook
+    # 640 MB; the figures below leave some room.
     steps = {
         **{f"l0c_{k}": Step(rule=f"decode_minxss_l0c_{k}", function="levelpipe.minxss.l0c:write_l0c", level="L0C",
                             sections=("framing", "flight_models", "time", "l0c"), tables=(f"l0c_{k}",),
-                            data=DEFINITION_FILES, mem_mb=400, mem_mb_per_input_mb=40.0) for k in TYPES},
+                            data=DEFINITION_FILES, mem_mb=300, mem_mb_per_input_mb=8.0) for k in TYPES},
         "l0d": Step(rule="interpolate_minxss_l0d", function="levelpipe.minxss.l0d:write_l0d", level="L0D",
-                    sections=("l0d",), tables=("l0d",), mem_mb=600),
+                    sections=("l0d",), tables=("l0d",), mem_mb=450),
         "l1": Step(rule="calibrate_minxss_l1", function="levelpipe.minxss.l1:write_l1", level="L1",
-                   sections=("l1", "energy_scale"), tables=("l1",), mem_mb=700),
+                   sections=("l1", "energy_scale"), tables=("l1",), mem_mb=1000),
         "l2": Step(rule="average_minxss_l2", function="levelpipe.minxss.averages:write_l2", level="L2",
-                   sections=("averages", "l1", "l0d"), tables=("average",), mem_mb=600),
+                   sections=("averages", "l1", "l0d"), tables=("average",), mem_mb=900),
         "l3": Step(rule="average_minxss_l3", function="levelpipe.minxss.averages:write_l3", level="L3",
-                   sections=("averages", "l1", "l0d"), tables=("average",), mem_mb=600),
+                   sections=("averages", "l1", "l0d"), tables=("average",), mem_mb=900),
         "quicklook": Step(rule="plot_minxss_quicklook", function="levelpipe.minxss.quicklook:write_quicklooks",
-                          level="L0D quicklook", sections=("quicklook", "l0d", "energy_scale"), mem_mb=500),
+                          level="L0D quicklook", sections=("quicklook", "l0d", "energy_scale"), mem_mb=800),
     }
 
     def index(self, root: Path, settings: MinxssSettings) -> GranuleIndex:

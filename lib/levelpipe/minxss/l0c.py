@@ -132,11 +132,24 @@ def reassemble(first: Packets, cont: Packets, max_bytes: int) -> tuple[dict[str,
     return out, bad
 
 
+_DECOMPRESS_BLOCK = 512  # records per block: bounds the int64 work arrays to ~30 MB
+
+
 def decompress(raw: np.ndarray, cmp_info: np.ndarray, spect_len: np.ndarray, usable: np.ndarray,
                bins: int) -> tuple[np.ndarray, np.ndarray]:
     """X123 spectra (float32 counts, NaN where not usable) from raw record bytes (§7,
-    MX:PS/x123_decompress.pro), vectorised over records. Also returns, per record, whether the
-    compressed data ran past the record's bytes (those spectra are NaN too)."""
+    MX:PS/x123_decompress.pro), vectorised over blocks of records. Also returns, per record,
+    whether the compressed data ran past the record's bytes (those spectra are NaN too)."""
+    n = raw.shape[0]
+    out = np.full((n, bins), np.nan, dtype=np.float32)
+    overrun = np.zeros(n, dtype=bool)
+    for lo in range(0, n, _DECOMPRESS_BLOCK):
+        sl = slice(lo, lo + _DECOMPRESS_BLOCK)
+        out[sl], overrun[sl] = _decompress_block(raw[sl], cmp_info[sl], spect_len[sl], usable[sl], bins)
+    return out, overrun
+
+
+def _decompress_block(raw, cmp_info, spect_len, usable, bins):
     n, width = raw.shape
     out = np.full((n, bins), np.nan, dtype=np.float32)
     overrun = np.zeros(n, dtype=bool)

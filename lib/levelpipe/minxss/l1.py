@@ -127,13 +127,16 @@ def l1(l0d_path: str | os.PathLike, *, settings) -> xr.Dataset:
     dist = src.earth_sun_distance.values
     with np.errstate(divide="ignore", invalid="ignore"):
         irr = rate_dt / per_bin[None, :] / area
-        irr = np.where(np.isfinite(irr) & (irr > 0), irr, 0.0)          # step 5: negative and NaN -> 0
-        irr_1au = irr * dist[:, None] ** 2                                 # correct_au, L1:465-468
+        irr[~(np.isfinite(irr) & (irr > 0))] = 0.0                        # step 5: negative and NaN -> 0
+        irr_1au = (irr * dist[:, None] ** 2).astype(np.float32)            # correct_au, L1:465-468
         rel_stat = 1.0 / np.sqrt(np.maximum(counts, 1.0))
+        del counts
         rel = np.sqrt(rel_stat ** 2 + resp.systematic_fraction ** 2)
-        unc = irr_1au * rel
-        precision = rate_dt * rel_stat
-        accuracy = rate_dt * rel
+        unc = (irr_1au * rel).astype(np.float32)
+        precision = (rate_dt * rel_stat).astype(np.float32)
+        del rel_stat
+        accuracy = (rate_dt * rel).astype(np.float32)
+        del rel
 
     # §14 good-spectrum selection (wsci), 0-based inclusive bin ranges
     def s(lo_hi):
@@ -158,7 +161,7 @@ def l1(l0d_path: str | os.PathLike, *, settings) -> xr.Dataset:
         "band_ratio": ~(ratio <= sel.max_band_ratio),
         "read_errors": ~(src.x123_read_errors.values <= sel.max_read_errors),
         "write_errors": ~(src.x123_write_errors.values <= sel.max_write_errors),
-        "check_bin": ~(counts[:, sel.check_bin] <= sel.max_check_bin_counts),
+        "check_bin": ~(src.x123_spectrum.values[:, sel.check_bin] <= sel.max_check_bin_counts),
         # L1:750-761; a record without an orbit cannot be checked and is not removed for it
         "tangent_ray": np.isfinite(trh) & (trh < sel.min_tangent_ray_height_km.to_value("km")),
         "deadtime": ~np.isfinite(corr),
@@ -175,7 +178,7 @@ def l1(l0d_path: str | os.PathLike, *, settings) -> xr.Dataset:
             "flight_model", "x123_detector_temperature", "time_jd", "time_tai"]
     ds = xr.Dataset(
         {"irradiance": (("time", "energy"), irr_1au), "irradiance_uncertainty": (("time", "energy"), unc),
-         "count_rate": (("time", "energy"), rate_dt), "count_rate_precision": (("time", "energy"), precision),
+         "count_rate": (("time", "energy"), rate_dt.astype(np.float32)), "count_rate_precision": (("time", "energy"), precision),
          "count_rate_accuracy": (("time", "energy"), accuracy),
          "valid_flag": (("time", "energy"), valid.astype(np.int8)),
          "deadtime_correction_factor": (("time",), corr), "fast_count_rate": (("time",), fast),
