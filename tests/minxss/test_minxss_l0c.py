@@ -165,3 +165,16 @@ def test_decompression_known_answer():
     assert np.all(spec[0, 8:] == 0)
     spec, over = l0c.decompress(raw, cmp_info, np.array([8]), np.array([True]), 1024)  # data past spect_len
     assert over[0] and np.all(np.isnan(spec[0]))
+
+
+def test_early_clock_fix_before_the_first_time_set(tmp_path):
+    """§5: FM2 packets stamped before the time-set (GPS 1228116215) get +3532.492 s."""
+    stamp = 1228116215 - 10000.0  # inside the FM2 window, before the time-set
+    f = tmp_path / "early.bin"
+    f.write_bytes(sim.hk_packet(stamp, 1, {}) + sim.hk_packet(1228116215 + 100.0, 2, {}))
+    r = __import__("levelpipe.minxss.packets", fromlist=["read_file"]).read_file(f, SETTINGS)
+    t = r.packets["hk"].columns["time"]
+    from levelpipe.minxss.clock import gps_to_utc
+    raw = gps_to_utc(np.array([int(stamp), 1228116215 + 100]))
+    shift = (t - raw) / np.timedelta64(1, "ms")
+    assert shift.tolist() == [3532492 - 1500, -1500]

@@ -69,6 +69,7 @@ def bin_response(response, energy: np.ndarray) -> np.ndarray:
     edges halfway between the bin centres `energy`."""
     e, eff = detector_efficiency(response)
     step = e[1] - e[0]
+    # Unverified: the notes give the nominal resolution at 5.9 keV only; it is used at every energy.
     sigma = response.resolution_fwhm_kev.to_value("keV") / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     half = int(np.ceil(5 * sigma / step))
     k = np.exp(-0.5 * (np.arange(-half, half + 1) * step / sigma) ** 2)
