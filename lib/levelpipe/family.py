@@ -214,7 +214,7 @@ class Plan:
         cache = self.__dict__.setdefault("_raw_mb", {})
         if granule not in cache:
             total = 0
-            for p in self.index[granule].all_files():
+            for p in set(self.index[granule].all_files()):  # a file listed under several roles counts once
                 try:
                     total += os.stat(p).st_size
                 except OSError:
