@@ -1,94 +1,105 @@
-# FOXSI rules: formatter (.dat) / WSMR (.log) telemetry -> L0 (per detector + housekeeping)
-# -> L1 -> L2 -> images, spectra, lightcurves -> quicklook PNGs. One job per flight file.
-# Constants: config/foxsi.yaml; per-flight differences: the files it lists under `flights`.
+# FOXSI rules: .dat (GSE formatter frames) / .log (WSMR records) telemetry -> L0 (per detector +
+# housekeeping) -> L1 -> L2 -> images, spectra, lightcurves -> quicklook PNGs.
+# One granule = one telemetry file; levelpipe.foxsi.family.FAMILY.index walks the input folder
+# once and lists each granule's files (telemetry, peaks, LISS, tracking) by role.
 import re
 
-from levelpipe.foxsi.workflow import FoxsiInputs
+from levelpipe.family import Plan
+from levelpipe.foxsi.family import FAMILY as FOXSI_FAMILY
+from levelpipe.settings import validate as validate_settings
 
 if "foxsi" in MISSIONS:
-    FOXSI = MC["foxsi"]
-    FX = FoxsiInputs(FOXSI, input_dir("foxsi"), workflow_path,
-                     WORKFLOW_DIR / "config" / "schemas" / "foxsi.schema.yaml")
-    require_granules("foxsi", FX.granules, "telemetry files (.dat formatter, .log WSMR)")
+    FOXSI_PLAN = Plan(FOXSI_FAMILY, validate_settings(FOXSI_FAMILY.settings_model, MC["foxsi"], "config/foxsi.yaml"),
+                      input_dir("foxsi"), code_digest=lambda spec: code_digest(spec.module))
     FOXSI_DETS = range(7)
 
-    # The granule wildcard is called `recording` (one telemetry file of a flight): other families
-    # constrain a global `granule` wildcard with their own pattern, and global constraints are shared.
+    # The wildcard is `recording` (one telemetry file): other families constrain their own
+    # wildcard names with their own patterns, and constraints are global.
     wildcard_constraints:
-        recording="|".join(re.escape(g) for g in FX.granules) or "$^",
+        recording="|".join(re.escape(g) for g in FOXSI_PLAN.granules),
+
+    def _foxsi_l0(recording="{recording}"):
+        return {f"d{d}": result("foxsi", "l0", f"{recording}_d{d}.nc") for d in FOXSI_DETS} | \
+            {"hk": result("foxsi", "l0", f"{recording}_hk.nc")}
 
     rule decode_foxsi_l0:
         input:
-            FX.telemetry,
+            unpack(FOXSI_PLAN.files("telemetry")),
         output:
-            dets=[result("foxsi", "l0", f"{{recording}}_d{d}.nc") for d in FOXSI_DETS],
-            hk=result("foxsi", "l0", "{recording}_hk.nc"),
+            **_foxsi_l0(),
+        params:
+            step=FOXSI_PLAN.params("l0"),
+        threads: FOXSI_PLAN.threads("l0")
+        resources:
+            mem_mb=FOXSI_PLAN.mem_mb("l0"),
         log:
             log("foxsi", "decode_foxsi_l0", "{recording}"),
         benchmark:
             bench("foxsi", "decode_foxsi_l0", "{recording}")
-        params:
-            code=code_digest("levelpipe.foxsi"),
-            cfg=FX.params("decode"),
         conda:
             ENV
         script:
-            "../scripts/foxsi/decode_l0.py"
+            "../scripts/foxsi/run_step.py"
 
     rule calibrate_foxsi_l1:
         input:
-            dets=[result("foxsi", "l0", f"{{recording}}_d{d}.nc") for d in FOXSI_DETS],
-            hk=result("foxsi", "l0", "{recording}_hk.nc"),
+            unpack(FOXSI_PLAN.files("tracking")),
+            **_foxsi_l0(),
         output:
             events=result("foxsi", "l1", "{recording}.nc"),
             hk=result("foxsi", "l1", "{recording}_hk.nc"),
+        params:
+            step=FOXSI_PLAN.params("l1"),
+        threads: FOXSI_PLAN.threads("l1")
+        resources:
+            mem_mb=FOXSI_PLAN.mem_mb("l1"),
         log:
             log("foxsi", "calibrate_foxsi_l1", "{recording}"),
         benchmark:
             bench("foxsi", "calibrate_foxsi_l1", "{recording}")
-        params:
-            code=code_digest("levelpipe.foxsi"),
-            cfg=FX.params("l1"),
         conda:
             ENV
         script:
-            "../scripts/foxsi/calibrate_l1.py"
+            "../scripts/foxsi/run_step.py"
 
     rule calibrate_foxsi_l2:
         input:
+            unpack(FOXSI_PLAN.files("peaks", "liss_pitch", "liss_yaw")),
             l1=result("foxsi", "l1", "{recording}.nc"),
-            gains=FX.gain_files,
         output:
             result("foxsi", "l2", "{recording}.nc"),
+        params:
+            step=FOXSI_PLAN.params("l2"),
+        threads: FOXSI_PLAN.threads("l2")
+        resources:
+            mem_mb=FOXSI_PLAN.mem_mb("l2"),
         log:
             log("foxsi", "calibrate_foxsi_l2", "{recording}"),
         benchmark:
             bench("foxsi", "calibrate_foxsi_l2", "{recording}")
-        params:
-            code=code_digest("levelpipe.foxsi"),
-            cfg=FX.params("l2"),
-            calibration_dir=str(FX.calibration_dir),
         conda:
             ENV
         script:
-            "../scripts/foxsi/calibrate_l2.py"
+            "../scripts/foxsi/run_step.py"
 
     rule make_foxsi_images:
         input:
-            result("foxsi", "l2", "{recording}.nc"),
+            l2=result("foxsi", "l2", "{recording}.nc"),
         output:
             result("foxsi", "images", "{recording}.nc"),
+        params:
+            step=FOXSI_PLAN.params("image"),
+        threads: FOXSI_PLAN.threads("image")
+        resources:
+            mem_mb=FOXSI_PLAN.mem_mb("image"),
         log:
             log("foxsi", "make_foxsi_images", "{recording}"),
         benchmark:
             bench("foxsi", "make_foxsi_images", "{recording}")
-        params:
-            code=code_digest("levelpipe.foxsi"),
-            cfg=FX.params("products"),
         conda:
             ENV
         script:
-            "../scripts/foxsi/make_images.py"
+            "../scripts/foxsi/run_step.py"
 
     rule make_foxsi_spectra:
         input:
@@ -96,17 +107,19 @@ if "foxsi" in MISSIONS:
             hk=result("foxsi", "l1", "{recording}_hk.nc"),
         output:
             result("foxsi", "spectra", "{recording}.nc"),
+        params:
+            step=FOXSI_PLAN.params("spectrum"),
+        threads: FOXSI_PLAN.threads("spectrum")
+        resources:
+            mem_mb=FOXSI_PLAN.mem_mb("spectrum"),
         log:
             log("foxsi", "make_foxsi_spectra", "{recording}"),
         benchmark:
             bench("foxsi", "make_foxsi_spectra", "{recording}")
-        params:
-            code=code_digest("levelpipe.foxsi"),
-            cfg=FX.params("products", "l1"),
         conda:
             ENV
         script:
-            "../scripts/foxsi/make_spectra.py"
+            "../scripts/foxsi/run_step.py"
 
     rule make_foxsi_lightcurves:
         input:
@@ -114,17 +127,19 @@ if "foxsi" in MISSIONS:
             hk=result("foxsi", "l1", "{recording}_hk.nc"),
         output:
             result("foxsi", "lightcurves", "{recording}.nc"),
+        params:
+            step=FOXSI_PLAN.params("lightcurve"),
+        threads: FOXSI_PLAN.threads("lightcurve")
+        resources:
+            mem_mb=FOXSI_PLAN.mem_mb("lightcurve"),
         log:
             log("foxsi", "make_foxsi_lightcurves", "{recording}"),
         benchmark:
             bench("foxsi", "make_foxsi_lightcurves", "{recording}")
-        params:
-            code=code_digest("levelpipe.foxsi"),
-            cfg=FX.params("products", "l1"),
         conda:
             ENV
         script:
-            "../scripts/foxsi/make_lightcurves.py"
+            "../scripts/foxsi/run_step.py"
 
     rule plot_foxsi_quicklook:
         input:
@@ -133,27 +148,41 @@ if "foxsi" in MISSIONS:
             lightcurve=result("foxsi", "lightcurves", "{recording}.nc"),
             hk=result("foxsi", "l1", "{recording}_hk.nc"),
         output:
-            image=report(result("foxsi", "quicklook", "{recording}_image.png"),
-                         caption="../report/foxsi/image.rst", category="foxsi"),
-            spectrum=report(result("foxsi", "quicklook", "{recording}_spectrum.png"),
-                            caption="../report/foxsi/spectrum.rst", category="foxsi"),
-            lightcurve=report(result("foxsi", "quicklook", "{recording}_lightcurve.png"),
-                              caption="../report/foxsi/lightcurve.rst", category="foxsi"),
-            housekeeping=report(result("foxsi", "quicklook", "{recording}_housekeeping.png"),
-                                caption="../report/foxsi/housekeeping.rst", category="foxsi"),
+            image=report(
+                result("foxsi", "quicklook", "{recording}_image.png"),
+                caption="../report/foxsi/image.rst",
+                category="foxsi",
+            ),
+            spectrum=report(
+                result("foxsi", "quicklook", "{recording}_spectrum.png"),
+                caption="../report/foxsi/spectrum.rst",
+                category="foxsi",
+            ),
+            lightcurve=report(
+                result("foxsi", "quicklook", "{recording}_lightcurve.png"),
+                caption="../report/foxsi/lightcurve.rst",
+                category="foxsi",
+            ),
+            housekeeping=report(
+                result("foxsi", "quicklook", "{recording}_housekeeping.png"),
+                caption="../report/foxsi/housekeeping.rst",
+                category="foxsi",
+            ),
+        params:
+            step=FOXSI_PLAN.params("quicklook"),
+        threads: FOXSI_PLAN.threads("quicklook")
+        resources:
+            mem_mb=FOXSI_PLAN.mem_mb("quicklook"),
         log:
             log("foxsi", "plot_foxsi_quicklook", "{recording}"),
         benchmark:
             bench("foxsi", "plot_foxsi_quicklook", "{recording}")
-        params:
-            code=code_digest("levelpipe.foxsi"),
-            cfg=FX.params("l1"),
         conda:
             ENV
         script:
-            "../scripts/foxsi/plot_quicklook.py"
+            "../scripts/foxsi/run_step.py"
 
     TARGETS["foxsi"] += expand(result("foxsi", "quicklook", "{recording}_{plot}.png"),
-                               recording=FX.granules, plot=["image", "spectrum", "lightcurve", "housekeeping"])
+                               recording=FOXSI_PLAN.granules, plot=["image", "spectrum", "lightcurve", "housekeeping"])
     TARGETS["foxsi"] += expand(result("foxsi", "{product}", "{recording}.nc"),
-                               recording=FX.granules, product=["images", "spectra", "lightcurves"])
+                               recording=FOXSI_PLAN.granules, product=["images", "spectra", "lightcurves"])

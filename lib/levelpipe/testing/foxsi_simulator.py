@@ -105,6 +105,7 @@ def default_scenario() -> dict:
         "p_cm_over_1023": 0.003,
         "p_p_side_cm_zero": 0.005,
         "p_empty_side": 0.01,  # a side reads nothing at all (no hit)
+        "p_livetime_outlier": 0.02,
         "hk_raw": [917, 1870, 1365, 2700, 2450, 2000, 2050, 2100, 1980, 2010, 1990, 1950, 0, 2040, 2060, 2030],
         # sky: heliocentric sources (arcsec), pointing (LISS stand-in), per-flight constants
         "sources": [{"x": -820.0, "y": 190.0, "sigma": 25.0, "weight": 0.7}],
@@ -238,8 +239,8 @@ def simulate(scenario: dict) -> Simulation:
     put("detector_status_b", rng.integers(0, 1 << 16, (n, 4)))
 
     # Pointing: pitch/yaw (arcsec) put the optical axis on the target (x = pay_x + pitch + offset_x,
-    # y = pay_y - yaw + offset_y, §2c.2), with a slow jitter; tabulated at 10 Hz like the LISS
-    # stand-ins, each frame taking the nearest sample.
+    # y = pay_y - yaw + offset_y, §2c.2), with a slow jitter; tabulated like the LISS stand-ins
+    # (rounded as they are written), each frame taking the nearest sample.
     t_after = sc["start_after_launch_s"] + np.arange(n) * 0.002
     grid_t, grid_pitch, grid_yaw = pointing_grid(sc)
     nearest = np.clip(np.rint((t_after - grid_t[0]) / (grid_t[1] - grid_t[0])).astype(np.int64), 0, grid_t.size - 1)
@@ -314,7 +315,14 @@ def simulate(scenario: dict) -> Simulation:
                 strips[sel, a] = 0
                 chans[sel, a] = 0
         words = (chans << 10) | strips
-        trig = (clock[ev] - rng.integers(1, TICKS_PER_FRAME, m)) & 0xFFFF
+        # The detector is live from its readout in the frame before (when the formatter has sent
+        # its block: 23 + 33 (d + 1) words of 2000/256 us, §2b.1) to the trigger: the trigger
+        # falls `live` us after that readout. A few events have a longer (impossible) live time.
+        readout_ticks = int(round((23 + 33 * (d + 1)) * 2000.0 / 256 * 10))
+        live = rng.uniform(1.0, 1999.0, m)
+        odd = rng.random(m) < sc["p_livetime_outlier"]
+        live[odd] = rng.uniform(2001.0, 6000.0, odd.sum())
+        trig = (clock[ev] - TICKS_PER_FRAME + readout_ticks + np.rint(live * 10).astype(np.int64)) & 0xFFFF
         trig = np.where(trig == 0, 1, trig)
         put_rows = ev
         fr[put_rows, FIELD[f"d{d}_trigger"]] = trig[:, None]
@@ -367,12 +375,12 @@ def simulate(scenario: dict) -> Simulation:
 
 
 def pointing_grid(sc: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Time after launch (s, 10 Hz over 0..600 s), pitch and yaw (arcsec) of the scenario."""
-    t = np.round(np.arange(0.0, 600.0, 0.1), 3)
+    """Time after launch (s, 5 Hz over 100..520 s), pitch and yaw (arcsec) of the scenario."""
+    t = np.round(100.0 + np.arange(2101) * 0.2, 3)
     jit = sc["pointing_jitter_arcsec"]
     pitch = sc["target_arcsec"][0] - sc["xy_offset_arcsec"][0] + jit * np.sin(2 * np.pi * t / 17.0)
     yaw = -(sc["target_arcsec"][1] - sc["xy_offset_arcsec"][1]) + jit * np.cos(2 * np.pi * t / 23.0)
-    return t, pitch, yaw
+    return t, np.round(pitch, 2), np.round(yaw, 2)
 
 
 def _faults(rng, rec: np.ndarray, faults: dict, first_word: int, kind: str):
@@ -445,7 +453,7 @@ def liss_text(t_after_launch: np.ndarray, arcsec: np.ndarray, what: str) -> str:
     """A LISS pitch or yaw stand-in: two whitespace-separated columns, time after launch (s) and arcsec."""
     lines = [f"# STAND-IN, simulated by levelpipe.testing.foxsi_simulator: LISS {what}",
              "# columns: time after launch [s], angle [arcsec]"]
-    lines += [f"{t:.3f} {v:.3f}" for t, v in zip(t_after_launch, arcsec)]
+    lines += [f"{t:.1f} {v:.2f}" for t, v in zip(t_after_launch, arcsec)]
     return "\n".join(lines) + "\n"
 
 
@@ -498,7 +506,7 @@ def write_samples(outdir: str | os.PathLike, calibration_dir: str | os.PathLike)
         out.append(path)
     stand = outdir / "ancillary"
     stand.mkdir(parents=True, exist_ok=True)
-    # Pointing stand-ins: the FOXSI-2 sample's pointing model at 10 Hz over the flight.
+    # Pointing stand-ins: the FOXSI-2 sample's pointing model at 5 Hz over the observing time.
     t, pitch, yaw = pointing_grid(sample_scenarios(calibration_dir)[0])
     for what, values in (("pitch", pitch), ("yaw", yaw)):
         p = stand / f"foxsi2_LISS_{what}_STANDIN.txt"
