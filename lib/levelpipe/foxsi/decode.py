@@ -420,16 +420,23 @@ def _count_faults(tel: Telemetry, rec: int, failed: np.ndarray, unpaired: np.nda
     tol = int(lim.slot_tolerance_bytes)
     faults = {k: 0 for k in L.FAULT_KINDS}
 
-    # Duplicates: the 48-bit clock and the counter of an earlier frame. The clock advances by
-    # 20000 ticks per frame (§1a.6) and does not wrap in a recording, so a repeated
-    # (clock, counter) is the same frame again, not a new one.
+    # Duplicates: a frame whose clock, counter and content are those of an earlier frame.
+    # Decision: clock and counter alone are not enough, since a restarted formatter may count
+    # the same clock and counter again; the words kept (header and event blocks, i.e. all but
+    # empty blocks and the checksum, which follows from the rest) must be equal as well.
     keep = np.ones(acc.size, bool)
     if acc.size > 1:
         clock, counter = tel.clock, tel.counter
         idx = np.arange(acc.size)
         o = np.lexsort((idx, counter, clock))
         same = (clock[o][1:] == clock[o][:-1]) & (counter[o][1:] == counter[o][:-1])
-        keep[o[1:][same]] = False
+        starts = np.concatenate([[True], ~same])  # a new (clock, counter) in sorted order
+        repeat = np.flatnonzero(~starts)
+        if repeat.size:
+            # each repeat is compared with the first frame of its (clock, counter) group
+            group_first = o[starts][np.cumsum(starts)[repeat] - 1]
+            later = o[repeat]
+            keep[later[_same_content(tel, group_first, later)]] = False
     faults["duplicate"] = int((~keep).sum())
 
     hits = np.concatenate([failed, unpaired, cut])
@@ -499,6 +506,22 @@ def _count_faults(tel: Telemetry, rec: int, failed: np.ndarray, unpaired: np.nda
     tel.bytes_outside_frames = int(size - acc.size * rec)
     if not keep.all():
         _drop(tel, keep)
+
+
+def _same_content(tel: Telemetry, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether frames a[k] and b[k] hold the same words (header, and each detector's block)."""
+    equal = (tel.header[a] == tel.header[b]).all(axis=1)
+    for rows, words in tel.events:
+        ia = np.searchsorted(rows, a)
+        ib = np.searchsorted(rows, b)
+        has_a = (ia < rows.size) & (rows[np.minimum(ia, max(rows.size - 1, 0))] == a) if rows.size else np.zeros(a.size, bool)
+        has_b = (ib < rows.size) & (rows[np.minimum(ib, max(rows.size - 1, 0))] == b) if rows.size else np.zeros(b.size, bool)
+        both = has_a & has_b
+        same_block = np.ones(a.size, bool)
+        if both.any():
+            same_block[both] = (words[ia[both]] == words[ib[both]]).all(axis=1)
+        equal &= (has_a == has_b) & same_block
+    return equal
 
 
 def _drop(tel: Telemetry, keep: np.ndarray) -> None:
