@@ -126,7 +126,8 @@ class Simulation:
 
     frames: (n, 256) uint16 formatter frames as generated (before faults); wsmr: (n, 3) ground
     words; counter, clock: (n,) int64; events: truth per detector event (arrays: frame, det,
-    x, y pixel, energy keV, hit ASIC/channel per side as simulated); intact: (n,) bool, frames
+    x, y pixel, energy keV, hit ASIC/channel per side as simulated, heliocentric photon position
+    helio_x/helio_y in arcsec where on_detector, else a random pixel); intact: (n,) bool, frames
     written undamaged (a duplicated frame is intact and also counted as a duplicate);
     fault_counts: decoder kind -> frames; pointing: time after launch (s), pitch, yaw (arcsec).
     """
@@ -246,7 +247,8 @@ def simulate(scenario: dict) -> Simulation:
     nearest = np.clip(np.rint((t_after - grid_t[0]) / (grid_t[1] - grid_t[0])).astype(np.int64), 0, grid_t.size - 1)
     pitch, yaw = grid_pitch[nearest], grid_yaw[nearest]
 
-    truth = {k: [] for k in ("frame", "det", "x", "y", "energy", "n_asic", "n_chan", "p_asic", "p_chan")}
+    truth = {k: [] for k in ("frame", "det", "x", "y", "energy", "n_asic", "n_chan", "p_asic", "p_chan",
+                             "helio_x", "helio_y", "on_detector")}
     for d in range(7):
         mat = sc["materials"][d]
         fits = _quadratic_fits(sc["peaks"][d])
@@ -339,7 +341,8 @@ def simulate(scenario: dict) -> Simulation:
             fr[put_rows, FIELD[f"d{d}_a{a}_strips"]] = words[:, a].astype(np.uint16)
             fr[put_rows, FIELD[f"d{d}_a{a}_common_mode"]] = cm[:, a, None].astype(np.uint16)
         for key, val in (("frame", ev), ("det", np.full(m, d)), ("x", x), ("y", y), ("energy", energy),
-                         ("n_asic", n_asic), ("n_chan", n_ch), ("p_asic", p_asic), ("p_chan", p_ch)):
+                         ("n_asic", n_asic), ("n_chan", n_ch), ("p_asic", p_asic), ("p_chan", p_ch),
+                         ("helio_x", hx), ("helio_y", hy), ("on_detector", on)):
             truth[key].append(val)
     events = {k: np.concatenate(v) for k, v in truth.items()}
     order = np.lexsort((events["det"], events["frame"]))
@@ -519,8 +522,10 @@ def write_samples(outdir: str | os.PathLike, calibration_dir: str | os.PathLike)
     return out
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m levelpipe.testing.foxsi_simulator [OUTDIR [CALIBRATION_DIR]]
     import sys
-    here = Path(sys.argv[1] if len(sys.argv) > 1 else "resources/foxsi")
-    for p in write_samples(here, here / "calibration"):
+    repo_samples = Path(__file__).resolve().parents[3] / "resources" / "foxsi"
+    here = Path(sys.argv[1]) if len(sys.argv) > 1 else repo_samples
+    cal = Path(sys.argv[2]) if len(sys.argv) > 2 else repo_samples / "calibration"
+    for p in write_samples(here, cal):
         print(p, p.stat().st_size, "bytes")
