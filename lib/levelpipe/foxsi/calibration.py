@@ -71,7 +71,8 @@ def read_peaks(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if peaks.ndim != 4 or peaks.shape[:3] != (2, L.N_ASICS, L.CHANNELS_PER_ASIC) or not 2 <= peaks.shape[3] <= 64 \
             or peaks.dtype.kind not in "fiu":
         raise FoxsiError(f"peaks array of shape {peaks.shape}, expected (2, 4, 64, npeak)", path)
-    peaks = peaks.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        peaks = peaks.astype(np.float64)
     return peaks[0], peaks[1]
 
 
