@@ -123,24 +123,25 @@ def invert(g: StripGains, asic: np.ndarray, channel: np.ndarray, value: np.ndarr
     ok = (a >= 0) & (a < L.N_ASICS) & (c >= 0) & (c < L.CHANNELS_PER_ASIC) & np.isfinite(u)
     a, c = np.where(ok, a, 0), np.where(ok, c, 0)
     ok &= g.usable[a, c]
-    x = g.grid_adc[a, c]  # (n, G)
     n_grid = g.grid_e.size
-    sign = np.where(x[:, -1] >= x[:, 0], 1.0, -1.0)  # value_locate works on increasing or decreasing grids
-    xs = x * sign[:, None]
+    grid = g.grid_adc.reshape(-1, n_grid)
+    flat = grid.ravel()
+    base = (a * L.CHANNELS_PER_ASIC + c) * n_grid  # each event's strip row in the flat grid
+    # value_locate works on increasing or decreasing grids: flip the decreasing ones
+    sign = np.where(grid[:, -1] >= grid[:, 0], 1.0, -1.0)[base // n_grid]
     us = u * sign
     lo = np.zeros(u.size, np.int64)
     hi = np.full(u.size, n_grid - 1, np.int64)
-    rows = np.arange(u.size)
     while True:  # bisection: the largest i <= G-2 with x[i] <= u (0 when none), IDL interpol's segment
         open_ = hi - lo > 1
         if not open_.any():
             break
         mid = (lo + hi) // 2
-        go = xs[rows, mid] <= us
+        go = flat[base + mid] * sign <= us
         lo = np.where(open_ & go, mid, lo)
         hi = np.where(open_ & ~go, mid, hi)
     e0, e1 = g.grid_e[lo], g.grid_e[lo + 1]
-    x0, x1 = x[rows, lo], x[rows, lo + 1]
+    x0, x1 = flat[base + lo], flat[base + lo + 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         e = e0 + (u - x0) * (e1 - e0) / (x1 - x0)
     return np.where(ok, e, np.nan).reshape(shape)

@@ -53,24 +53,27 @@ class FoxsiFamily(Family):
         "tracking": "tracking (altitude) text file of the flight",
     }
     required_roles = ("telemetry",)
+    # Memory: peak RSS (VmHWM) of each step run alone on the benchmark's 210 MB WSMR file
+    # (405k frames, 141k events): l0 283 MB at 210 MB in; l1 407 MB at 21 MB of L0 files;
+    # l2 227 MB at 9.8 MB; spectrum 363 MB at 33 MB; rounded up.
     steps = {
         "l0": Step(rule="decode_foxsi_l0", function="levelpipe.foxsi.l0:write_l0", level="L0",
                    sections=("flights", "files", "decode", "l0"), tables=("l0_detector", "l0_housekeeping"),
-                   mem_mb=300, mem_mb_per_input_mb=3.0),
+                   mem_mb=200, mem_mb_per_input_mb=1.0),
         "l1": Step(rule="calibrate_foxsi_l1", function="levelpipe.foxsi.l1:write_l1", level="L1",
                    sections=("flights", "l1", "housekeeping", "ancillary"), tables=("l1", "l1_housekeeping"),
-                   mem_mb=300, mem_mb_per_input_mb=6.0),
+                   mem_mb=200, mem_mb_per_input_mb=14.0),
         "l2": Step(rule="calibrate_foxsi_l2", function="levelpipe.foxsi.l2:write_l2", level="L2",
-                   sections=("flights", "l0", "l2"), tables=("l2",), mem_mb=300, mem_mb_per_input_mb=4.0),
+                   sections=("flights", "l0", "l2"), tables=("l2",), mem_mb=150, mem_mb_per_input_mb=10.0),
         "image": Step(rule="make_foxsi_images", function="levelpipe.foxsi.products:write_image",
-                      level="L2 image", sections=("products",), tables=("image",), mem_mb=300,
-                      mem_mb_per_input_mb=2.0),
+                      level="L2 image", sections=("products",), tables=("image",), mem_mb=150,
+                      mem_mb_per_input_mb=8.0),
         "spectrum": Step(rule="make_foxsi_spectra", function="levelpipe.foxsi.products:write_spectrum",
                          level="L2 spectrum", sections=("flights", "l1", "products"), tables=("spectrum",),
-                         mem_mb=300, mem_mb_per_input_mb=2.0),
+                         mem_mb=150, mem_mb_per_input_mb=8.0),
         "lightcurve": Step(rule="make_foxsi_lightcurves", function="levelpipe.foxsi.products:write_lightcurve",
                            level="L2 lightcurve", sections=("flights", "l1", "products"), tables=("lightcurve",),
-                           mem_mb=300, mem_mb_per_input_mb=2.0),
+                           mem_mb=150, mem_mb_per_input_mb=8.0),
         "quicklook": Step(rule="plot_foxsi_quicklook", function="levelpipe.foxsi.quicklook:write_quicklook",
                           level="L2 quicklook", mem_mb=400),
     }

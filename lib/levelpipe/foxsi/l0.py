@@ -168,16 +168,24 @@ def held_channels(counter: np.ndarray, hk_words: np.ndarray) -> np.ndarray:
     n = counter.size
     out = np.full((n, 16), HK_FILL, np.uint16)
     found = np.zeros((n, L.HOUSEKEEPING_PHASES), bool)
-    rows = np.arange(n)
     base = counter & ~np.int64(3)
-    for o in (0, -1, 1, -2, 2, -3, 3):
-        src = rows + o
-        ok = (src >= 0) & (src < n)
-        c_src = counter[np.clip(src, 0, max(n - 1, 0))] if n else counter
-        for p in range(L.HOUSEKEEPING_PHASES):
-            sel = ok & ~found[:, p] & (c_src == (base | p))
-            out[sel, 4 * p: 4 * p + 4] = hk_words[src[sel]] & L.HOUSEKEEPING_RAW_MASK
-            found[sel, p] = True
+    phase = counter & 3
+    for p in range(L.HOUSEKEEPING_PHASES):
+        # Consecutive frames first (the frame of phase p is p - phase rows away), then, for rows
+        # near a gap only, every other offset within the cycle.
+        for offsets in ((None,), (-3, -2, -1, 1, 2, 3)):
+            todo = np.flatnonzero(~found[:, p])
+            if todo.size == 0:
+                break
+            for o in offsets:
+                src = todo + (p - phase[todo] if o is None else o)
+                ok = (src >= 0) & (src < n)
+                hit = np.zeros(todo.size, bool)
+                hit[ok] = counter[src[ok]] == (base[todo[ok]] | p)
+                sel = todo[hit] if o is None else todo[hit & ~found[todo, p]]
+                srcs = src[hit] if o is None else src[hit & ~found[todo, p]]
+                out[sel, 4 * p: 4 * p + 4] = hk_words[srcs] & L.HOUSEKEEPING_RAW_MASK
+                found[sel, p] = True
     return out
 
 
