@@ -1,17 +1,15 @@
 # levelpipe: raw telemetry -> level products for small space-science missions.
 # Which families run and where their raw data are: config/config.yaml (validated by
-# config/schemas/config.schema.yaml). Each family's constants: config/<mission>.yaml.
+# levelpipe.workflow.RunConfig). Each family's settings: config/<family>.yaml (validated by its
+# model, levelpipe.<family>.settings). Families: levelpipe.family.REGISTRY.
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("8.10")
 
 
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
-
-
-validate(config, "config/schemas/config.schema.yaml")
 
 
 report: "report/workflow.rst"
@@ -22,7 +20,7 @@ include: "rules/common.smk"
 
 rule all:
     input:
-        all_targets,
+        lambda wildcards: RUN.targets(TARGETS),
     default_target: True
 
 

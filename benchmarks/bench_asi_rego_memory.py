@@ -33,7 +33,7 @@ print(json.dumps({"seconds": time.perf_counter() - t,
 
 
 def main() -> None:
-    from levelpipe.asi.simulate import SITES, build_sample, simulate_site_hour
+    from levelpipe.testing.asi_simulator import SITES, build_sample, simulate_site_hour
     with tempfile.TemporaryDirectory(prefix="asi-rego-") as tmp:
         root = Path(tmp) / "archive"
         build_sample(root)  # lens-model skymap + REGO calibration files

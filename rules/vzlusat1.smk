@@ -1,208 +1,184 @@
 # VZLUSAT-1 Timepix: raw/labelled archive folders -> L0 frames -> labelled clusters (L1) ->
 # dose rate and per-class flux (L2) -> maps, browser, compatibility export.
-# One job per archive folder; folders may be nested (planetary_sweeps/05_2019-11-28).
-from levelpipe.timepix.l0 import discover_folders
+# One job per archive folder (folders may be nested: planetary_sweeps/05_2019-11-28); steps,
+# threads and memory: levelpipe.timepix.family.
+from levelpipe.timepix.family import map_files, training_files
 
-VZ = "vzlusat1"
-VZ_CODE = code_digest("levelpipe.timepix")
-VZ_FOLDERS = (
-    require_granules(
-        VZ,
-        discover_folders(input_dir(VZ)),
-        "archive folders (raw/<folder>/<N>_fullres.txt or labelled/<folder>/<N>_fullres.clusters.txt)",
-    )
-    if VZ in MISSIONS
-    else {}
-)
+VZ = PLAN["vzlusat1"]
 
 
 wildcard_constraints:
-    folder="[^.]+",
+    folder=VZ.family.granule_pattern,
 
 
 rule build_vzlusat1_l0:
     input:
-        lambda wildcards: [str(p) for p in VZ_FOLDERS[wildcards.folder].all_paths()],
+        unpack(VZ.files(*VZ.family.roles)),
     output:
-        result(VZ, "l0", "{folder}.nc"),
+        result("vzlusat1", "l0", "{folder}.nc"),
     log:
-        log(VZ, "build_vzlusat1_l0", "{folder}"),
+        log("vzlusat1", "build_vzlusat1_l0", "{folder}"),
     benchmark:
-        bench(VZ, "build_vzlusat1_l0", "{folder}")
+        bench("vzlusat1", "build_vzlusat1_l0", "{folder}")
+    threads: VZ.threads("l0")
+    resources:
+        mem_mb=VZ.mem_mb("l0"),
     params:
-        root=lambda wildcards: str(input_dir(VZ)),
-        cfg=lambda wildcards: MC[VZ]["l0"],
-        code=VZ_CODE,
+        step=VZ.params("l0"),
     conda:
         ENV
     script:
-        "../scripts/vzlusat1/build_l0.py"
+        STEP
 
 
 rule train_vzlusat1_classifier:
     input:
-        lambda wildcards: sorted(
-            str(p)
-            for p in workflow_path(MC[VZ]["classifier"]["training_dir"]).rglob(
-                "*_fullres.clusters.txt"
-            )
-        ),
+        training=lambda wildcards: VZ.derived(training_files),
     output:
-        model=result(VZ, "model", "classifier.pkl"),
-        report=result(VZ, "model", "training_report.json"),
+        model=result("vzlusat1", "model", "classifier.pkl"),
+        report=result("vzlusat1", "model", "training_report.json"),
     log:
-        log(VZ, "train_vzlusat1_classifier"),
+        log("vzlusat1", "train_vzlusat1_classifier"),
     benchmark:
-        bench(VZ, "train_vzlusat1_classifier")
+        bench("vzlusat1", "train_vzlusat1_classifier")
+    threads: VZ.threads("model")
+    resources:
+        mem_mb=VZ.mem_mb("model"),
     params:
-        root=lambda wildcards: str(workflow_path(MC[VZ]["classifier"]["training_dir"])),
-        cfg=lambda wildcards: MC[VZ]["classifier"],
-        code=VZ_CODE,
+        step=VZ.params("model"),
     conda:
         ENV
     script:
-        "../scripts/vzlusat1/train_classifier.py"
+        STEP
 
 
 rule classify_vzlusat1_clusters:
     input:
-        l0=result(VZ, "l0", "{folder}.nc"),
-        model=result(VZ, "model", "classifier.pkl"),
+        l0=result("vzlusat1", "l0", "{folder}.nc"),
+        model=result("vzlusat1", "model", "classifier.pkl"),
     output:
-        result(VZ, "l1", "{folder}.nc"),
+        result("vzlusat1", "l1", "{folder}.nc"),
     log:
-        log(VZ, "classify_vzlusat1_clusters", "{folder}"),
+        log("vzlusat1", "classify_vzlusat1_clusters", "{folder}"),
     benchmark:
-        bench(VZ, "classify_vzlusat1_clusters", "{folder}")
+        bench("vzlusat1", "classify_vzlusat1_clusters", "{folder}")
+    threads: VZ.threads("l1")
+    resources:
+        mem_mb=VZ.mem_mb("l1"),
     params:
-        code=VZ_CODE,
+        step=VZ.params("l1"),
     conda:
         ENV
     script:
-        "../scripts/vzlusat1/classify_clusters.py"
+        STEP
 
 
 rule export_vzlusat1_labelled:
     input:
-        result(VZ, "l1", "{folder}.nc"),
+        result("vzlusat1", "l1", "{folder}.nc"),
     output:
-        directory(result(VZ, "labelled", "{folder}")),
+        directory(result("vzlusat1", "labelled", "{folder}")),
     log:
-        log(VZ, "export_vzlusat1_labelled", "{folder}"),
+        log("vzlusat1", "export_vzlusat1_labelled", "{folder}"),
     benchmark:
-        bench(VZ, "export_vzlusat1_labelled", "{folder}")
+        bench("vzlusat1", "export_vzlusat1_labelled", "{folder}")
+    threads: VZ.threads("labelled")
+    resources:
+        mem_mb=VZ.mem_mb("labelled"),
     params:
-        code=VZ_CODE,
+        step=VZ.params("labelled"),
+    group:
+        "vzlusat1_l1_products"
     conda:
         ENV
     script:
-        "../scripts/vzlusat1/export_labelled.py"
+        STEP
 
 
 rule compute_vzlusat1_dose:
     input:
-        result(VZ, "l1", "{folder}.nc"),
+        result("vzlusat1", "l1", "{folder}.nc"),
     output:
-        result(VZ, "l2", "{folder}.nc"),
+        result("vzlusat1", "l2", "{folder}.nc"),
     log:
-        log(VZ, "compute_vzlusat1_dose", "{folder}"),
+        log("vzlusat1", "compute_vzlusat1_dose", "{folder}"),
     benchmark:
-        bench(VZ, "compute_vzlusat1_dose", "{folder}")
+        bench("vzlusat1", "compute_vzlusat1_dose", "{folder}")
+    threads: VZ.threads("l2")
+    resources:
+        mem_mb=VZ.mem_mb("l2"),
     params:
-        cfg=lambda wildcards: MC[VZ]["dose"],
-        code=VZ_CODE,
+        step=VZ.params("l2"),
     conda:
         ENV
     script:
-        "../scripts/vzlusat1/compute_dose.py"
+        STEP
 
 
 rule plot_vzlusat1_quicklook:
     input:
-        l0=result(VZ, "l0", "{folder}.nc"),
-        l1=result(VZ, "l1", "{folder}.nc"),
-        l2=result(VZ, "l2", "{folder}.nc"),
+        l0=result("vzlusat1", "l0", "{folder}.nc"),
+        l1=result("vzlusat1", "l1", "{folder}.nc"),
+        l2=result("vzlusat1", "l2", "{folder}.nc"),
     output:
-        report(
-            result(VZ, "quicklook", "{folder}.png"),
-            caption="../report/vzlusat1/quicklook.rst",
-            category=VZ,
-            subcategory="quicklook",
-        ),
+        report(result("vzlusat1", "quicklook", "{folder}.png"), caption="../report/vzlusat1/quicklook.rst",
+               category="vzlusat1", subcategory="quicklook"),
     log:
-        log(VZ, "plot_vzlusat1_quicklook", "{folder}"),
+        log("vzlusat1", "plot_vzlusat1_quicklook", "{folder}"),
     benchmark:
-        bench(VZ, "plot_vzlusat1_quicklook", "{folder}")
+        bench("vzlusat1", "plot_vzlusat1_quicklook", "{folder}")
+    threads: VZ.threads("quicklook")
+    resources:
+        mem_mb=VZ.mem_mb("quicklook"),
     params:
-        code=VZ_CODE,
+        step=VZ.params("quicklook"),
     conda:
         ENV
     script:
-        "../scripts/vzlusat1/plot_quicklook.py"
-
-
-VZ_MAP_SETS = sorted(MC[VZ]["maps"]["filter_sets"]) if VZ in MISSIONS else []
+        STEP
 
 
 rule plot_vzlusat1_maps:
     input:
-        expand(result(VZ, "l2", "{folder}.nc"), folder=sorted(VZ_FOLDERS)),
+        lambda wildcards: [result("vzlusat1", "l2", f"{f}.nc") for f in VZ.granules],
     output:
-        dose=report(
-            result(VZ, "maps", "dose_rate.png"),
-            caption="../report/vzlusat1/maps_dose.rst",
-            category=VZ,
-            subcategory="maps",
-        ),
-        flux=report(
-            expand(result(VZ, "maps", "flux_{set}.png"), set=VZ_MAP_SETS),
-            caption="../report/vzlusat1/maps_flux.rst",
-            category=VZ,
-            subcategory="maps",
-        ),
+        dose=report(result("vzlusat1", "maps", "dose_rate.png"), caption="../report/vzlusat1/maps_dose.rst",
+                    category="vzlusat1", subcategory="maps"),
+        flux=report(map_files(VZ, result) if "vzlusat1" in MISSIONS else [],
+                    caption="../report/vzlusat1/maps_flux.rst", category="vzlusat1", subcategory="maps"),
     log:
-        log(VZ, "plot_vzlusat1_maps"),
+        log("vzlusat1", "plot_vzlusat1_maps"),
     benchmark:
-        bench(VZ, "plot_vzlusat1_maps")
+        bench("vzlusat1", "plot_vzlusat1_maps")
+    threads: VZ.threads("maps")
+    resources:
+        mem_mb=VZ.mem_mb("maps"),
     params:
-        sets=VZ_MAP_SETS,
-        cfg=lambda wildcards: MC[VZ]["maps"],
-        code=code_digest("levelpipe.timepix", "levelpipe.plotting"),
+        step=VZ.params("maps"),
     conda:
         ENV
     script:
-        "../scripts/vzlusat1/plot_maps.py"
+        STEP
 
 
 rule write_vzlusat1_browser:
     input:
-        l0=result(VZ, "l0", "{folder}.nc"),
-        l1=result(VZ, "l1", "{folder}.nc"),
+        l0=result("vzlusat1", "l0", "{folder}.nc"),
+        l1=result("vzlusat1", "l1", "{folder}.nc"),
     output:
-        result(VZ, "browser", "{folder}.html"),
+        result("vzlusat1", "browser", "{folder}.html"),
     log:
-        log(VZ, "write_vzlusat1_browser", "{folder}"),
+        log("vzlusat1", "write_vzlusat1_browser", "{folder}"),
     benchmark:
-        bench(VZ, "write_vzlusat1_browser", "{folder}")
+        bench("vzlusat1", "write_vzlusat1_browser", "{folder}")
+    threads: VZ.threads("browser")
+    resources:
+        mem_mb=VZ.mem_mb("browser"),
     params:
-        cfg=lambda wildcards: MC[VZ]["browser"],
-        code=VZ_CODE,
+        step=VZ.params("browser"),
+    group:
+        "vzlusat1_l1_products"
     conda:
         ENV
     script:
-        "../scripts/vzlusat1/write_browser.py"
-
-
-if VZ in MISSIONS:
-    TARGETS[VZ] += [
-        result(VZ, "model", "training_report.json"),
-        result(VZ, "maps", "dose_rate.png"),
-        *expand(result(VZ, "maps", "flux_{set}.png"), set=VZ_MAP_SETS),
-    ]
-    for _folder in VZ_FOLDERS:
-        TARGETS[VZ] += [
-            result(VZ, "l2", f"{_folder}.nc"),
-            result(VZ, "labelled", _folder),
-            result(VZ, "quicklook", f"{_folder}.png"),
-            result(VZ, "browser", f"{_folder}.html"),
-        ]
+        STEP

@@ -56,3 +56,22 @@ def workflow_run(tmp_path_factory):
             _RUNS[mission] = workdir
         return _RUNS[mission]
     return run
+
+
+def family_settings(family: str, overrides: dict | None = None):
+    """A family's settings from its config/<family>.yaml, through its model (never a copy)."""
+    from levelpipe.family import get_family
+    from levelpipe.settings import load_settings
+    return load_settings(get_family(family).settings_model, REPO / "config" / f"{family}.yaml", overrides)
+
+
+def run_family_step(family: str, step: str, inputs: dict, outputs: dict, wildcards: dict | None = None,
+                    threads: int = 1, overrides: dict | None = None):
+    """Run one step as its rule would (same config narrowing, same writer), without Snakemake."""
+    from levelpipe.family import get_family
+    from levelpipe.steps import Files, run_step
+    fam = get_family(family)
+    wildcards = dict(wildcards or {})
+    cfg = fam.step_config(step, family_settings(family, overrides), wildcards.get(fam.granule))
+    run_step(family, step, Files(inputs), Files(outputs), cfg, wildcards, threads)
+    return next(iter(outputs.values()))

@@ -37,7 +37,6 @@ from levelpipe.settings import Settings
 #: family name (the config key) -> module defining FAMILY
 REGISTRY: dict[str, str] = {
     "vzlusat1": "levelpipe.timepix.family",
-    "foxsi": "levelpipe.foxsi.family",
     "asi": "levelpipe.asi.family",
 }
 
@@ -104,6 +103,10 @@ class Family:
     def index(self, root: Path, settings: Settings) -> GranuleIndex:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def targets(self, plan: "Plan", result: Callable[..., str]) -> list[str]:  # pragma: no cover
+        """The family's default products (what `rule all` asks for), as paths from `result`."""
+        raise NotImplementedError
+
     def step_config(self, step: str, settings: Settings, granule: str | None) -> dict[str, Any]:
         """The config a step's job gets (params and provenance): by default its sections; a
         family narrows it per granule where a section has per-granule parts."""
@@ -121,13 +124,21 @@ class Plan:
     """A family as one run sees it: validated settings and the granule index, plus the helpers
     its rules use (input functions, params, threads, resources). Snakemake-free and testable."""
 
-    def __init__(self, family: Family, settings: Settings, root: str | os.PathLike,
-                 manifest: str | os.PathLike | None = None, code_digest: Callable[[Step], str] | None = None):
+    def __init__(self, family: Family, settings: Settings | Callable[[], Settings], root: str | os.PathLike,
+                 manifest: str | os.PathLike | None = None, code_digest: Callable[[Step], str] | None = None,
+                 workflow_dir: str | os.PathLike | None = None):
         self.family = family
-        self.settings = settings
+        self.workflow_dir = Path(workflow_dir) if workflow_dir is not None else None
+        self._settings = settings
         self.root = Path(root)
         self.manifest = manifest
         self._code_digest = code_digest
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The family's validated settings (loaded on first use: a family that is not run never
+        reads its config)."""
+        return self._settings() if callable(self._settings) else self._settings
 
     @cached_property
     def index(self) -> GranuleIndex:
@@ -147,6 +158,21 @@ class Plan:
     def granules(self) -> list[str]:
         return self.index.names
 
+    def report_refused(self, index: GranuleIndex) -> None:
+        """One warning line per refused granule (the run goes on with the others)."""
+        import logging
+        log = logging.getLogger("levelpipe")
+        for name, reason in index.refused.items():
+            log.warning("levelpipe %s: granule %r not processed: %s", self.family.name, name, reason)
+
+    def derived(self, fn: Callable[["Plan"], Any]) -> Any:
+        """`fn(plan)`, computed once per run: products made from several granules (ASI mosaics)
+        and inputs that are not granules (the classifier's training set) are planned like this."""
+        cache = self.__dict__.setdefault("_derived", {})
+        if fn not in cache:
+            cache[fn] = fn(self)
+        return cache[fn]
+
     def files(self, *roles: str) -> Callable:
         """Input function: the granule's files of `roles` as named inputs (for ``unpack``)."""
         wildcard = self.family.granule
@@ -160,14 +186,17 @@ class Plan:
         """Params function: what the job needs besides its files, and what reruns it when changed
         (the config it reads, the digest of the code it imports)."""
         spec = self.family.steps[step]
-        code = self._code_digest(spec) if self._code_digest else ""
         wildcard = self.family.granule
 
         def params(wildcards) -> dict[str, Any]:
             granule = getattr(wildcards, wildcard, None)
             return {"family": self.family.name, "step": step,
-                    "config": self.family.step_config(step, self.settings, granule), "code": code}
+                    "config": self.family.step_config(step, self.settings, granule),
+                    "code": self.code(step)}
         return params
+
+    def code(self, step: str) -> str:
+        return self._code_digest(self.family.steps[step]) if self._code_digest else ""
 
     def threads(self, step: str) -> int:
         return self.family.steps[step].threads

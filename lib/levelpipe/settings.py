@@ -105,10 +105,29 @@ class Settings(BaseModel):
     def section(self, *names: str) -> dict[str, Any]:
         """The named top-level sections as plain JSON data (for params and provenance)."""
         dumped = self.model_dump(mode="json")
-        return {n: dumped[n] for n in names} if names else dumped
+        return {n: dumped[n] for n in names}
+
+    def plain(self) -> dict[str, Any]:
+        """All the settings as plain JSON data, numbers in the units the model declares."""
+        return self.model_dump(mode="json")
 
 
 # ---------------------------------------------------------------- loading and errors
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last one,
+    so a repeated section would silently replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 def _reject_unsafe_yaml(text: str, path: Path) -> None:
     """What PyYAML would accept but a config never needs: aliases (alias bombs)."""
@@ -146,7 +165,7 @@ def read_yaml(path: str | os.PathLike) -> Any:
         raise ConfigError(f"not UTF-8 text (byte {err.start})", path) from None
     try:
         _reject_unsafe_yaml(text, path)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
@@ -192,6 +211,8 @@ def validate(model: type[Settings], data: Any, source: str | os.PathLike | None 
         msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif isinstance(first.get("input"), (str, int, float, bool)) and first["type"] != "missing":
+            msg += f" (got {first['input']!r:.60})"
         n = err.error_count()
         more = f" (and {n - 1} more problem{'s' if n > 2 else ''})" if n > 1 else ""
         raise ConfigError(msg + more, source, where or None) from None

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import shared_data
-from levelpipe.asi.calibration import (best_calibration, calibrate, dark_level, detector_uid, find_calibrations,
+from levelpipe.asi.calibration import (best_calibration, calibrate, dark_level, detector_uid,
                                        parse_calibration_name, read_flatfield, read_rayleighs)
 from levelpipe.asi.readers import read_pgm
-from levelpipe.asi.simulate import write_calibration_files
+from levelpipe.testing.asi_simulator import write_calibration_files
 from levelpipe.errors import AsiError
 
 FILES = [
@@ -41,10 +41,8 @@ FILES = [
     ("flatfield", "23216", "2022-03-07", "NIR_flatfield_23216_20211101-+_v01.sav"),
     ("flatfield", "99999", "2022-03-07", None),
 ])
-def test_best_calibration_over_dates_and_versions(tmp_path, kind, detector, day, expected):
-    for f in FILES:
-        (tmp_path / f).touch()
-    best = best_calibration(find_calibrations(tmp_path), kind, detector, np.datetime64(day))
+def test_best_calibration_over_dates_and_versions(kind, detector, day, expected):
+    best = best_calibration([parse_calibration_name(f) for f in FILES], kind, detector, np.datetime64(day))
     assert (best.path.name if best else None) == expected
 
 

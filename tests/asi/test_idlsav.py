@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.io import readsav
 
-from levelpipe.asi.idlsav import IdlStruct, write_sav
+from levelpipe.testing.idlsav_writer import IdlStruct, write_sav
 
 
 @pytest.mark.parametrize("compress", [True, False])

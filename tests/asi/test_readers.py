@@ -11,7 +11,7 @@ import pytest
 
 from conftest import shared_data
 from levelpipe.asi.readers import ORIENTATION, parse_filename, parse_pgm_bytes, read_files, read_pgm, read_rgb
-from levelpipe.asi.simulate import pgm_frame, write_pgm_minute
+from levelpipe.testing.asi_simulator import pgm_frame, write_pgm_minute
 from levelpipe.errors import AsiError
 
 

@@ -6,10 +6,10 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from levelpipe.asi.l1 import QUALITY_FLAGS, build_l1
-from levelpipe.asi.simulate import build_sample, write_pgm_minute
+from conftest import family_settings
+from levelpipe.asi.l1 import QUALITY_FLAGS, l1
+from levelpipe.testing.asi_simulator import build_sample, write_pgm_minute
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,13 +28,14 @@ def test_build_sample_reproduces_the_bundle(tmp_path):
 
 
 def test_exposure_from_nominal_is_flagged(tmp_path):
-    cfg = yaml.safe_load((REPO / "config" / "asi.yaml").read_text())
+    cfg = family_settings("asi")
     images = np.full((2, 16, 16), 100, np.uint16)
     headers = [{"Image request start": "2014-03-10 06:00:00.000000 UTC"},
                {"Image request start": "2014-03-10 06:00:03.000000 UTC", "Exposure options": "MSEC=500"}]
     path = write_pgm_minute(tmp_path / "20140310_0600_gill_themis19_full.pgm", images, headers)
-    ds = build_l1([path], None, cfg)
-    np.testing.assert_array_equal(ds["exposure"].values, [cfg["instruments"]["themis"]["nominal_exposure_s"], 0.5])
+    ds = l1([path], instruments=cfg.instruments, calibration=cfg.calibration)
+    np.testing.assert_array_equal(ds["exposure"].values,
+                                  [cfg.instruments["themis"].nominal_exposure_s.to_value("s"), 0.5])
     assert ds["quality_flag"].values[0] & QUALITY_FLAGS["exposure_from_nominal"]
     assert not ds["quality_flag"].values[1] & QUALITY_FLAGS["exposure_from_nominal"]
     np.testing.assert_array_equal(ds["image"].values, 0.0)   # flat 100 counts minus a 100-count dark

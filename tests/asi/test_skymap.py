@@ -10,8 +10,9 @@ import pytest
 from astropy import units as u
 
 from conftest import shared_data
-from levelpipe.asi.skymap import (best_skymap, interpolate_altitude, parse_skymap_name, pixel_polygons,
-                                  prepare_skymap, read_skymap, select_best, write_lens_model_skymap)
+from levelpipe.asi.skymap import (interpolate_altitude, parse_skymap_name, pixel_polygons, prepare_skymap,
+                                  read_skymap, select_best)
+from levelpipe.testing.asi_lens_model import write_lens_model_skymap
 from levelpipe.errors import AsiError
 
 NAMES = [
@@ -41,15 +42,10 @@ NAMES = [
     ("2016-01-01", "themis_skymap_gill_20120815-+_v03.sav"),          # closed interval ended
     ("2030-01-01", "themis_skymap_gill_20120815-+_v03.sav"),
 ])
-def test_best_skymap_over_dates_and_versions(tmp_path, day, expected):
-    for n in NAMES:
-        (tmp_path / "THEMIS" / "asi" / "skymaps").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "THEMIS" / "asi" / "skymaps" / n).touch()
-    if expected is None:
-        with pytest.raises(AsiError):
-            best_skymap(tmp_path, "themis", "gill", np.datetime64(day))
-    else:
-        assert best_skymap(tmp_path, "themis", "gill", np.datetime64(day)).name == expected
+def test_best_skymap_over_dates_and_versions(day, expected):
+    names = [n for n in map(parse_skymap_name, NAMES) if (n.project, n.site) == ("themis", "gill")]
+    best = select_best(names, np.datetime64(day))
+    assert (best.path.name if best else None) == expected
 
 
 def test_version_ranking_and_tie_break():

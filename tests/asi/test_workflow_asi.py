@@ -74,3 +74,40 @@ def test_all_netcdf_products_pass_cf(run):
     assert len(files) >= 14
     for f in files:
         assert_cf_compliant(f)
+
+
+def _planned(proc):
+    table = proc.stdout.split("Job stats:")[1].split("total")[0]
+    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
+
+
+def test_new_calibration_or_skymap_file_reruns_only_the_granules_it_applies_to(tmp_path):
+    """The index chooses each granule's calibration files and skymap once and declares only
+    those, so a new file reruns exactly the granules whose choice it changes."""
+    import shutil
+    from conftest import REPO
+    root = tmp_path / "asi"
+    shutil.copytree(REPO / "resources" / "asi", root)
+    wd = tmp_path / "wd"
+    cfg = f"inputs={{asi: {root}}}"
+    snakemake(wd, "--config", cfg, missions=["asi"])
+    assert "Nothing to be done" in (lambda p: p.stdout + p.stderr)(snakemake(wd, "-n", "--config", cfg,
+                                                                             missions=["asi"]))
+    cal = root / "GO-Canada" / "REGO" / "calibration"
+    # a newer flatfield for the REGO camera: only the REGO site-hour and what is made from it
+    shutil.copyfile(cal / "REGO_flatfield_15652_20140101-+_v01.sav", cal / "REGO_flatfield_15652_20140301-+_v01.sav")
+    planned = _planned(snakemake(wd, "-n", "--config", cfg, missions=["asi"]))
+    assert planned == {"calibrate_asi_l1": 1, "project_asi_l2": 1, "make_asi_keogram": 1, "make_asi_movie": 1,
+                       "plot_asi_quicklook": 1, "all": 1}, planned
+    # a file for another camera, or valid only later, changes nothing
+    shutil.move(cal / "REGO_flatfield_15652_20140301-+_v01.sav", cal / "REGO_flatfield_15649_20140301-+_v01.sav")
+    shutil.copyfile(cal / "REGO_flatfield_15649_20140301-+_v01.sav", cal / "REGO_flatfield_15652_20150101-+_v01.sav")
+    proc = snakemake(wd, "-n", "--config", cfg, missions=["asi"])
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    # a newer skymap for tpas: its L2 and keogram, and the mosaic it is part of
+    sky = root / "THEMIS" / "asi" / "skymaps" / "tpas"
+    new = sky / "tpas_20140301" / "themis_skymap_tpas_20140301-+_v01.sav"
+    new.parent.mkdir()
+    shutil.copyfile(next(sky.rglob("*.sav")), new)
+    planned = _planned(snakemake(wd, "-n", "--config", cfg, missions=["asi"]))
+    assert planned == {"project_asi_l2": 1, "make_asi_keogram": 1, "make_asi_mosaic": 1, "all": 1}, planned

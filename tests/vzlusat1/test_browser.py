@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-import yaml
 from PIL import Image
 
+from conftest import family_settings
 from levelpipe.errors import ConfigError, TimepixError
 from levelpipe.io import write_netcdf
 from levelpipe.timepix.browser import write_browser
@@ -26,38 +26,6 @@ from levelpipe.timepix.classes import CLASS_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-
-# The `browser:` section recommended for config/vzlusat1.yaml (kept here verbatim so it is tested).
-BROWSER_YAML = """
-browser:
-  batch_sizes: [1, 2, 5, 10, 20, 50]
-  default_batch_size: 1
-  colour_scale: log
-  colormap: viridis
-  pixel_scale: 3
-  background: "#000000"
-"""
-
-# Its JSON-schema fragment for config/schemas/vzlusat1.schema.yaml (under `properties:`).
-BROWSER_SCHEMA_YAML = """
-browser:
-  type: object
-  description: Self-contained HTML frame browser per folder (levelpipe.timepix.browser.write_browser).
-  additionalProperties: false
-  required: [batch_sizes, default_batch_size, colour_scale, colormap, pixel_scale, background]
-  properties:
-    batch_sizes:
-      type: array
-      description: choices of N for "sum N consecutive frames"
-      minItems: 1
-      uniqueItems: true
-      items: {type: integer, minimum: 1}
-    default_batch_size: {type: integer, minimum: 1, description: initial N (one of batch_sizes)}
-    colour_scale: {enum: [log, linear], description: initial colour scale}
-    colormap: {type: string, description: matplotlib colormap name}
-    pixel_scale: {type: integer, minimum: 1, maximum: 8, description: screen pixels per detector pixel}
-    background: {type: string, description: colour of empty pixels}
-"""
 
 # Frames of the synthetic folder: {frame number: [(class, [(row, col, keV), ...]), ...]}.
 DOT_AT = (10, 200)  # a lone bright pixel near the top right in row/col orientation
@@ -74,7 +42,7 @@ FLAG_CORRUPT = 2
 
 @pytest.fixture
 def browser_config():
-    return yaml.safe_load(BROWSER_YAML)["browser"]
+    return family_settings("vzlusat1").section("browser")["browser"]
 
 
 def _attrs(units, long_name, **kw):
@@ -250,32 +218,12 @@ def test_l1_clusters_of_unknown_frame_is_an_error(tmp_path, browser_config):
     ({"batch_sizes": [1, 0]}, "batch_sizes"),
     ({"colour_scale": "sqrt"}, "colour_scale"),
     ({"colormap": "no_such_map"}, "colormap"),
+    ({"background": "not-a-colour"}, "background"),
 ])
-def test_bad_browser_config(tmp_path, browser_config, change, where):
-    l0, l1 = make_folder(tmp_path)
-    with pytest.raises(ConfigError, match=where):
-        write_browser(str(l0), str(l1), str(tmp_path / "x.html"), {**browser_config, **change})
-
-
-def test_browser_config_matches_its_schema(browser_config):
-    import jsonschema
-
-    schema = yaml.safe_load(BROWSER_SCHEMA_YAML)["browser"]
-    jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.validate(browser_config, schema)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**browser_config, "colour_scale": "sqrt"}, schema)
-
-
-def test_repo_config_browser_section_if_present(tmp_path):
-    """Once config/vzlusat1.yaml carries a `browser:` section, it must drive write_browser as is."""
-    cfg_path = REPO / "config" / "vzlusat1.yaml"
-    cfg = (yaml.safe_load(cfg_path.read_text()) or {}) if cfg_path.exists() else {}
-    if "browser" not in cfg:
-        pytest.skip("config/vzlusat1.yaml has no browser: section yet")
-    l0, l1 = make_folder(tmp_path)
-    write_browser(str(l0), str(l1), str(tmp_path / "x.html"), cfg["browser"])
-    assert embedded_data((tmp_path / "x.html").read_text())["frames"]["frame"] == [7, 20, 34, 40]
+def test_bad_browser_config_is_a_one_line_error(change, where):
+    with pytest.raises(ConfigError, match=where) as err:
+        family_settings("vzlusat1", {"browser": change})
+    assert "\n" not in str(err.value) and "vzlusat1.yaml:browser" in str(err.value)
 
 
 # --- rendering in headless Chromium ----------------------------------------------------------

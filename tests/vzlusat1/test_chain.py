@@ -11,37 +11,65 @@ from levelpipe.io import read_netcdf
 from levelpipe.timepix.classes import class_ids
 from levelpipe.timepix.classifier import load_model, load_training_set, train_classifier
 from levelpipe.timepix.clusters import FEATURE_NAMES, features, find_clusters
-from levelpipe.timepix.dose import build_dose, dose_rate, sensor_geometry
+from levelpipe.timepix.dose import dose_rate, sensor_geometry
 from levelpipe.timepix.export import clusters_text, statistics_text
+from levelpipe.timepix.family import FAMILY, training_files
 from levelpipe.timepix.formats import read_clusters, read_matrix
-from levelpipe.timepix.l0 import (FLAG_CORRUPT, FLAG_NO_METADATA, FLAG_NON_ENERGY_MODE, FLAG_REBUILT,
-                                  build_l0, discover_folders)
-from levelpipe.timepix.l1 import build_l1, export_labelled
+from levelpipe.timepix.l0 import FLAG_CORRUPT, FLAG_NO_METADATA, FLAG_NON_ENERGY_MODE, FLAG_REBUILT, folder_files
+from levelpipe.timepix.l1 import export_labelled
+from levelpipe.timepix.settings import DoseSettings
 
 from cfcheck import assert_cf_compliant
-from conftest import RESOURCES, shared_data
+from conftest import RESOURCES, family_settings, run_family_step, shared_data
 
 VZ = RESOURCES / "vzlusat1"
-DOSE = {"pixel_pitch_um": 55, "pixels": [256, 256], "thickness_um": 300, "density_kg_m3": 2329}
-RF = {"seed": 42, "n_estimators": 200}
+CFG = family_settings("vzlusat1")
+# The sensor of Baca et al. 2018 written out by hand: 256 x 256 pixels of 55 um, 300 um of Si.
+DOSE = DoseSettings(pixel_pitch_um=55 * u.um, pixels=(256, 256), thickness_um=300 * u.um,
+                    density_kg_m3=2329 * u.kg / u.m ** 3)
+
+
+def _labelled(root):
+    return sorted(str(p) for p in (root / "labelled").rglob("*_fullres.clusters.txt"))
+
+
+def build_l0(root, folder, out, assume_energy=True):
+    """The L0 step of one folder of the archive below `root`, as the workflow runs it."""
+    g = FAMILY.index(root, CFG)[folder]
+    run_family_step("vzlusat1", "l0", dict(g.files), {"out": out}, {"folder": folder},
+                    overrides={"l0": {"assume_energy_mode_when_unknown": assume_energy}})
+    return read_netcdf(out)
+
+
+def build_l1(l0, model, out):
+    run_family_step("vzlusat1", "l1", {"l0": l0, "model": model}, {"out": out}, {"folder": "f"})
+    return read_netcdf(out)
+
+
+def build_dose(l1, out, density_kg_m3=None):
+    overrides = {"dose": {"density_kg_m3": density_kg_m3}} if density_kg_m3 else None
+    run_family_step("vzlusat1", "l2", {"l1": l1}, {"out": out}, {"folder": "f"}, overrides=overrides)
+    return read_netcdf(out)
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     d = tmp_path_factory.mktemp("model")
-    report = train_classifier(VZ / "labelled", d / "m.pkl", d / "r.json", RF)
+    report = train_classifier(_labelled(VZ), d / "m.pkl", d / "r.json", CFG.classifier)
     return d / "m.pkl", report
 
 
-def test_discover_nested_folders_and_layouts():
-    folders = discover_folders(VZ)
-    assert set(folders) == {"above_europe", "planetary_sweeps/12_2020-06-09"}
-    ae = folders["above_europe"]
+def test_index_nested_folders_and_layouts():
+    index = FAMILY.index(VZ, CFG)
+    assert set(index.names) == {"above_europe", "planetary_sweeps/12_2020-06-09"}
+    ae = folder_files("above_europe", index["above_europe"].files)
     assert ae.frames == [1, 7, 11, 20, 34] and sorted(ae.raw) == [7, 20, 34]
+    from levelpipe.family import Plan
+    assert training_files(Plan(FAMILY, CFG, VZ, workflow_dir=RESOURCES.parent)) == _labelled(VZ)
 
 
 def test_l0_folder(tmp_path):
-    ds = build_l0(VZ, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    ds = build_l0(VZ, "above_europe", tmp_path / "l0.nc")
     flags = dict(zip(ds.frame.values.tolist(), ds.frame_flags.values.tolist()))
     assert flags[7] == 0 and flags[1] & FLAG_REBUILT and flags[11] & FLAG_REBUILT
     # Every frame's non-zero pixel count equals the on-board count from its metadata.
@@ -53,19 +81,17 @@ def test_l0_folder(tmp_path):
 
 
 def test_frames_without_metadata_flagged_and_non_energy_kept_apart(tmp_path):
-    sweep = build_l0(VZ, "planetary_sweeps/12_2020-06-09", tmp_path / "a.nc",
-                     {"assume_energy_mode_when_unknown": True})
+    sweep = build_l0(VZ, "planetary_sweeps/12_2020-06-09", tmp_path / "a.nc")
     assert np.all(sweep.frame_flags.values & FLAG_NO_METADATA)
     assert not np.any(sweep.frame_flags.values & FLAG_NON_ENERGY_MODE)
-    strict = build_l0(VZ, "planetary_sweeps/12_2020-06-09", tmp_path / "b.nc",
-                      {"assume_energy_mode_when_unknown": False})
+    strict = build_l0(VZ, "planetary_sweeps/12_2020-06-09", tmp_path / "b.nc", assume_energy=False)
     assert np.all(strict.frame_flags.values & FLAG_NON_ENERGY_MODE)
     # A counting-mode frame is never clustered into energy products.
     root = tmp_path / "arch"
     shutil.copytree(VZ / "raw", root / "raw")
     meta = root / "raw" / "above_europe" / "7_fullres.metadata.txt"
     meta.write_text(meta.read_text().replace("TOT (Energy)", "MPX (Counting)"))
-    ds = build_l0(root, "above_europe", tmp_path / "c.nc", {"assume_energy_mode_when_unknown": True})
+    ds = build_l0(root, "above_europe", tmp_path / "c.nc")
     assert ds.frame_flags.sel(frame=7).item() & FLAG_NON_ENERGY_MODE
 
 
@@ -74,7 +100,7 @@ def test_one_corrupt_frame_is_flagged_and_others_processed(tmp_path, model):
     shutil.copytree(VZ / "raw", root / "raw")
     bad = root / "raw" / "above_europe" / "20_fullres.txt"
     bad.write_bytes(bad.read_bytes()[:5000])
-    ds = build_l0(root, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    ds = build_l0(root, "above_europe", tmp_path / "l0.nc")
     assert ds.attrs["corrupt_frames"] == 1
     assert ds.frame_flags.sel(frame=20).item() & FLAG_CORRUPT
     assert np.isnan(ds.energy.sel(frame=20).values).all()
@@ -82,7 +108,7 @@ def test_one_corrupt_frame_is_flagged_and_others_processed(tmp_path, model):
     l1 = build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
     assert l1.classified.sel(frame=20).item() == 0 and l1.classified.sel(frame=7).item() == 1
     assert set(np.unique(l1.cluster_frame.values)) == {7, 34}
-    l2 = build_dose(tmp_path / "l1.nc", tmp_path / "l2.nc", DOSE)
+    l2 = build_dose(tmp_path / "l1.nc", tmp_path / "l2.nc")
     assert l2.valid.sel(frame=20).item() == 0 and np.isnan(l2.dose_rate.sel(frame=20).item())
 
 
@@ -123,7 +149,7 @@ def test_features_known_answers():
 
 def test_classifier_reproducible_and_reported(model, tmp_path):
     path, report = model
-    again = train_classifier(VZ / "labelled", tmp_path / "m.pkl", tmp_path / "r.json", RF)
+    again = train_classifier(_labelled(VZ), tmp_path / "m.pkl", tmp_path / "r.json", CFG.classifier)
     assert again == report
     assert path.read_bytes() == (tmp_path / "m.pkl").read_bytes()
     _, prov = load_model(path)
@@ -146,7 +172,7 @@ def test_raw_frames_reproduce_archive_statistics_and_clusters(tmp_path, model):
     """L1 from the raw layout alone gives the archive's clusters and statistics files exactly."""
     root = tmp_path / "arch"
     shutil.copytree(VZ / "raw", root / "raw")
-    build_l0(root, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    build_l0(root, "above_europe", tmp_path / "l0.nc")
     build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
     assert_cf_compliant(tmp_path / "l1.nc")
     assert export_labelled(tmp_path / "l1.nc", tmp_path / "out") == 3
@@ -171,14 +197,14 @@ def test_dose_known_answer():
     assert mass.to_value(u.g) == pytest.approx(2.329 * 1.982464 * 0.03)
     # 1 MeV in 60 s: 1.602e-13 J / 1.3851e-4 kg / 1 min = 1.1567e-3 uGy/min
     assert dose_rate(1000 * u.keV, 60 * u.s, mass).to_value(u.uGy / u.min) == pytest.approx(1.15667e-3, rel=1e-4)
-    published = sensor_geometry({**DOSE, "density_kg_m3": 5850})[1]
+    published = sensor_geometry(DOSE.model_copy(update={"density_kg_m3": 5850 * u.kg / u.m ** 3}))[1]
     assert (mass / published).decompose().value == pytest.approx(2329 / 5850)
 
 
 def test_dose_and_flux_of_a_folder(tmp_path, model):
-    build_l0(VZ, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    build_l0(VZ, "above_europe", tmp_path / "l0.nc")
     build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
-    l2 = build_dose(tmp_path / "l1.nc", tmp_path / "l2.nc", DOSE)
+    l2 = build_dose(tmp_path / "l1.nc", tmp_path / "l2.nc", density_kg_m3=2329)
     assert_cf_compliant(tmp_path / "l2.nc")
     energy = read_netcdf(tmp_path / "l0.nc").energy.sel(frame=7).values.sum(dtype=np.float64)
     _, mass = sensor_geometry(DOSE)
@@ -197,7 +223,7 @@ def test_unknown_class_in_filter_is_a_clear_error():
 def test_more_real_cluster_lists_from_shared_data():
     """The archive sample in ../shared (if present) reads and round-trips like the bundled one."""
     root = shared_data("vzlusat1")
-    data = load_training_set(root / "labelled")
+    data = load_training_set(_labelled(root))
     assert data["X"].shape == (3131, 25)
     counts = json.loads((root / "labelled" / "above_europe" / "1_fullres.statistics.txt").read_text())
     assert counts["dot"] == 163
@@ -206,12 +232,12 @@ def test_more_real_cluster_lists_from_shared_data():
 def test_info_table_row_used_only_when_it_matches_the_frame(tmp_path):
     root = tmp_path / "arch"
     shutil.copytree(VZ / "labelled", root / "labelled")
-    ds = build_l0(root, "above_europe", tmp_path / "a.nc", {"assume_energy_mode_when_unknown": True})
+    ds = build_l0(root, "above_europe", tmp_path / "a.nc")
     # frame 1 has no metadata file: its position comes from the matching info.txt row
     assert ds.latitude.sel(frame=1).item() == pytest.approx(32.3529668487)
     info = root / "labelled" / "above_europe" / "info.txt"
     info.write_text(info.read_text().replace("2018-01-29 07:51:28, 4453,", "2018-01-29 07:51:28, 4454,"))
-    ds = build_l0(root, "above_europe", tmp_path / "b.nc", {"assume_energy_mode_when_unknown": True})
+    ds = build_l0(root, "above_europe", tmp_path / "b.nc")
     assert np.isnan(ds.latitude.sel(frame=1).item())
     assert ds.frame_flags.sel(frame=1).item() & FLAG_NO_METADATA
     assert "frame 1: info.txt row does not match the frame" in ds.attrs["errors"]
@@ -230,7 +256,7 @@ def test_metadata_of_another_image_is_flagged(tmp_path):
     meta = root / "raw" / "above_europe" / "7_fullres.metadata.txt"
     meta.write_text(meta.read_text().replace("Pixel count (Original): 346", "Pixel count (Original): 92")
                     .replace("Pixel count (Filtered): 346", "Pixel count (Filtered): 92"))
-    ds = build_l0(root, "above_europe", tmp_path / "l0.nc", {"assume_energy_mode_when_unknown": True})
+    ds = build_l0(root, "above_europe", tmp_path / "l0.nc")
     from levelpipe.timepix.l0 import FLAG_PIXEL_COUNT_MISMATCH
     assert ds.frame_flags.sel(frame=7).item() & FLAG_PIXEL_COUNT_MISMATCH
     assert not ds.frame_flags.sel(frame=34).item() & FLAG_PIXEL_COUNT_MISMATCH

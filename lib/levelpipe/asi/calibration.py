@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -19,8 +18,9 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from levelpipe.asi.readers import ORIENTATION
-from levelpipe.asi.skymap import SkymapName, find_named_files, select_best
+from levelpipe.asi.skymap import SkymapName, select_best
 from levelpipe.errors import AsiError
+from levelpipe.io.idlsav import read_sav
 
 _NAME = re.compile(r"^([A-Za-z]+)_(flatfield|rayleighs)_([0-9A-Za-z-]+)_(\d{8})-(\d{8}|\+)_v([0-9A-Za-z]+)\.sav$", re.I)
 _PROJECT_INSTRUMENT = {"rego": "rego", "nir": "trex_nir", "blue": "trex_blue", "blueline": "trex_blue",
@@ -45,10 +45,6 @@ def parse_calibration_name(path: str | os.PathLike) -> CalibrationName:
                            kind.lower(), detector)
 
 
-def find_calibrations(root: str | os.PathLike) -> list[CalibrationName]:
-    return find_named_files(root, "*.sav", parse_calibration_name)
-
-
 def best_calibration(names: Iterable[CalibrationName], kind: str, detector: str, day) -> CalibrationName | None:
     """Best file of `kind` for a detector on a day: same rule as skymaps (latest valid-from,
     then highest version; see skymap.select_best)."""
@@ -69,13 +65,7 @@ def detector_uid(metadata: Mapping[str, str], device: str, device_detector: Mapp
 
 
 def _readsav(path: Path) -> dict:
-    from scipy.io import readsav
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return readsav(str(path), python_dict=True)
-    except Exception as err:  # noqa: BLE001
-        raise AsiError(f"cannot read calibration file: {err}", path) from err
+    return read_sav(path, error=AsiError)
 
 
 def read_flatfield(path: str | os.PathLike, instrument: str) -> np.ndarray:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
-from levelpipe.asi.calibration import (best_calibration, calibrate, dark_level, detector_uid,
-                                       find_calibrations, read_flatfield, read_rayleighs)
+from levelpipe.asi.calibration import (calibrate, dark_level, detector_uid, parse_calibration_name,
+                                       read_flatfield, read_rayleighs)
 from levelpipe.asi.readers import FRAME_ERROR_KINDS, iter_raw, parse_filename
+from levelpipe.asi.settings import CalibrationSettings, InstrumentSettings
 from levelpipe.errors import AsiError
-from levelpipe.io import write_netcdf
+from levelpipe.io.variables import bad_count_attrs
 
 LOG = logging.getLogger("levelpipe.asi.l1")
 
@@ -46,12 +47,14 @@ def _site_position(meta: Mapping[str, str]) -> tuple[float, float]:
     return lat, lon
 
 
-def build_l1(raw_files: Sequence[str | os.PathLike], calibration_root: str | os.PathLike | None,
-             cfg: Mapping[str, Any]) -> xr.Dataset:
-    """Read and calibrate a site-hour; returns the L1 dataset (not yet written).
+def l1(raw_files: Sequence[str | os.PathLike], *, instruments: Mapping[str, InstrumentSettings],
+       calibration: CalibrationSettings, flatfield: str | os.PathLike | None = None,
+       rayleighs: str | os.PathLike | None = None, threads: int = 1) -> xr.Dataset:
+    """Read and calibrate a site-hour: the L1 dataset.
 
-    cfg: the `asi` config (instruments.<name>.{nominal_exposure_s, frames_per_minute, calibrate},
-    calibration.{dark_box_px, device_detector}).
+    instruments: settings by instrument family (the granule's must be there); calibration: the
+    dark box and device table; flatfield, rayleighs: the calibration files chosen for the
+    granule (needed when its instrument is calibrated to Rayleighs); threads: files read ahead.
     """
     paths = sorted(Path(p) for p in raw_files)
     if not paths:
@@ -61,21 +64,23 @@ def build_l1(raw_files: Sequence[str | os.PathLike], calibration_root: str | os.
     for p, n in zip(paths, names):
         if (n.instrument, n.site, n.device) != (instrument, site, device):
             raise AsiError(f"mixes imagers: {n.site}_{n.device} with {site}_{device}", p)
-    icfg = cfg["instruments"][instrument]
-    box = int(cfg["calibration"]["dark_box_px"])
-    nominal = float(icfg["nominal_exposure_s"])
-    want_rayleighs = icfg["calibrate"] == "rayleighs"
+    if instrument not in instruments:
+        raise AsiError(f"no settings for instrument {instrument!r} (config instruments)", paths[0])
+    icfg = instruments[instrument]
+    box = calibration.dark_box_px
+    nominal = icfg.nominal_exposure_s.to_value("s")
+    want_rayleighs = icfg.calibrate == "rayleighs"
 
     images = None
     used = 0
     times, exposures, flags, darks, metas = [], [], [], [], []
     errors = {k: 0 for k in FRAME_ERROR_KINDS}
     per_file_skipped = []
-    flatfield = rayleighs = None
+    flat = factor = None
     cal_used: dict[str, str] = {}
     detector = None
     # one file at a time keeps peak memory at one float32 hour + a few raw files
-    for p, fr in zip(paths, iter_raw(paths)):
+    for p, fr in zip(paths, iter_raw(paths, threads)):
         for k, v in fr.errors.items():
             errors[k] += v
         per_file_skipped.append(fr.n_bad)
@@ -83,11 +88,11 @@ def build_l1(raw_files: Sequence[str | os.PathLike], calibration_root: str | os.
         if n == 0:
             continue
         if images is None:
-            detector = detector_uid(fr.metadata[0], device, cfg["calibration"].get("device_detector", {}))
+            detector = detector_uid(fr.metadata[0], device, calibration.device_detector)
             if want_rayleighs:
-                flatfield, rayleighs, cal_used = _load_calibration(calibration_root, instrument, detector,
-                                                                   fr.time[0], p)
-            cap = max(len(paths) * int(icfg["frames_per_minute"]), n)
+                flat, factor, cal_used = _load_calibration(flatfield, rayleighs, instrument, detector,
+                                                           fr.time[0], p)
+            cap = max(len(paths) * icfg.frames_per_minute, n)
             images = np.empty((cap,) + fr.images.shape[1:], dtype=np.float32)
         elif fr.images.shape[1:] != images.shape[1:]:
             errors["size_mismatch"] += n
@@ -101,8 +106,8 @@ def build_l1(raw_files: Sequence[str | os.PathLike], calibration_root: str | os.
         from_nominal = ~np.isfinite(exp)
         exp[from_nominal] = nominal  # Decision: missing exposure -> the instrument's nominal one
         darks.append(dark_level(fr.images, box))
-        calibrate(fr.images, exp, dark_box_px=box, flatfield=flatfield,
-                  rayleighs_per_dn_per_s=rayleighs, out=images[used:used + n])
+        calibrate(fr.images, exp, dark_box_px=box, flatfield=flat,
+                  rayleighs_per_dn_per_s=factor, out=images[used:used + n])
         flag = np.where(from_nominal, QUALITY_FLAGS["exposure_from_nominal"], 0)
         if fr.n_bad:
             flag |= QUALITY_FLAGS["file_had_skipped_frames"]
@@ -119,45 +124,27 @@ def build_l1(raw_files: Sequence[str | os.PathLike], calibration_root: str | os.
     if np.any(order != np.arange(used)):
         images = images[order]
     lat, lon = _site_position(metas[0])
-    units = RAYLEIGH_UNITS if rayleighs is not None else "count"
-    level = ("dark-subtracted, flat-fielded, Rayleighs" if rayleighs is not None
+    units = RAYLEIGH_UNITS if factor is not None else "count"
+    level = ("dark-subtracted, flat-fielded, Rayleighs" if factor is not None
              else "dark-subtracted counts (no absolute calibration for this instrument)")
     dims = ("time", "row", "col") + (("channel",) if images.ndim == 4 else ())
-    coords = {
-        "time": ("time", time[order], {"standard_name": "time", "long_name": "image request start (UTC)"}),
-        "row": ("row", np.arange(images.shape[1], dtype=np.int32),
-                {"long_name": "image row (0 = bottom when displayed origin='lower'; north up)", "units": "1"}),
-        "col": ("col", np.arange(images.shape[2], dtype=np.int32),
-                {"long_name": "image column (east on the left, sky seen from below)", "units": "1"}),
-    }
+    coords = {"time": ("time", time[order]), "row": ("row", np.arange(images.shape[1], dtype=np.int32)),
+              "col": ("col", np.arange(images.shape[2], dtype=np.int32)),
+              "frame_error_kind": ("frame_error_kind", np.array(FRAME_ERROR_KINDS)),
+              "file": ("file", np.array([p.name for p in paths]))}
     if images.ndim == 4:
-        coords["channel"] = ("channel", np.array(["red", "green", "blue"][: images.shape[3]]),
-                             {"long_name": "colour channel"})
+        coords["channel"] = ("channel", np.array(["red", "green", "blue"][: images.shape[3]]))
     dark = np.concatenate(darks)[order]
     ds = xr.Dataset(
         {
-            "image": (dims, images, {
-                "long_name": "calibrated all-sky image" if rayleighs is not None else "dark-subtracted all-sky image",
-                "units": units, "calibration": level,
-                "comment": ("rayleigh units: 1 R = 1e10 photons m-2 s-1 column emission rate"
-                            if rayleighs is not None else "counts after subtracting the corner-box dark level"),
-            }),
-            "exposure": ("time", np.concatenate(exposures)[order].astype(np.float32),
-                         {"long_name": "commanded exposure duration", "units": "s"}),
-            "dark_level": (("time",) + (("channel",) if dark.ndim == 2 else ()), dark.astype(np.float32),
-                           {"long_name": f"mean of the {box}x{box} corner dark box", "units": "count"}),
-            "quality_flag": ("time", np.concatenate(flags)[order], {
-                "long_name": "frame quality flags",
-                "flag_masks": np.array(list(QUALITY_FLAGS.values()), dtype=np.int8),
-                "flag_meanings": " ".join(QUALITY_FLAGS)}),
-            "skipped_frames": ("frame_error_kind", np.array([errors[k] for k in FRAME_ERROR_KINDS], dtype=np.int32),
-                               {"long_name": "frames skipped while reading, by kind", "units": "1"}),
-            "file_skipped_frames": ("file", np.array(per_file_skipped, dtype=np.int32),
-                                    {"long_name": "frames skipped in each raw file", "units": "1"}),
+            "image": (dims, images, {"units": units, "calibration": level}),
+            "exposure": ("time", np.concatenate(exposures)[order].astype(np.float32)),
+            "dark_level": (("time",) + (("channel",) if dark.ndim == 2 else ()), dark.astype(np.float32)),
+            "quality_flag": ("time", np.concatenate(flags)[order]),
+            "skipped_frames": ("frame_error_kind", np.array([errors[k] for k in FRAME_ERROR_KINDS], dtype=np.int32)),
+            "file_skipped_frames": ("file", np.array(per_file_skipped, dtype=np.int32)),
         },
-        coords={**coords,
-                "frame_error_kind": ("frame_error_kind", np.array(FRAME_ERROR_KINDS), {"long_name": "kind of unreadable frame"}),
-                "file": ("file", np.array([p.name for p in paths]), {"long_name": "raw file name"})},
+        coords=coords,
         attrs={
             "instrument": instrument, "site_uid": site, "device_uid": device,
             "detector_uid": detector or "unknown",
@@ -165,42 +152,44 @@ def build_l1(raw_files: Sequence[str | os.PathLike], calibration_root: str | os.
             "image_orientation": "rows and columns as pyucalgarysrs: display with origin='lower' for north up, east left",
             "calibration_level": level, "dark_box_px": box,
             "skipped_frames_total": int(sum(errors.values())),
+            **bad_count_attrs("frames", used, errors, FRAME_ERROR_KINDS),
             **{f"calibration_{k}": v for k, v in cal_used.items()},
         },
     )
-    if rayleighs is not None:
-        ds.attrs["rayleighs_per_dn_per_s"] = rayleighs
+    if factor is not None:
+        ds.attrs["rayleighs_per_dn_per_s"] = factor
     return ds
 
 
-def _load_calibration(root, instrument, detector, t, where):
-    if root is None:
-        raise AsiError(f"{instrument} is configured for Rayleighs but no calibration directory is given", where)
+def _load_calibration(flatfield, rayleighs, instrument, detector, t, where):
+    """The granule's chosen calibration files, checked against the frames' own detector."""
     if detector is None:
         raise AsiError("no detector UID: header has no Camera Serial Number and the device is not in "
                        "calibration.device_detector", where)
-    names = find_calibrations(root)
-    ff = best_calibration(names, "flatfield", detector, t)
-    ry = best_calibration(names, "rayleighs", detector, t)
-    if ff is None or ry is None:
-        raise AsiError(f"no flatfield/Rayleighs calibration for detector {detector} on "
-                       f"{np.datetime_as_string(t, unit='D')}", root)
-    return (read_flatfield(ff.path, instrument), read_rayleighs(ry.path),
-            {"flatfield_file": ff.path.name, "rayleighs_file": ry.path.name})
+    if flatfield is None or rayleighs is None:
+        raise AsiError(f"{instrument} is calibrated to Rayleighs but the archive has no flatfield/Rayleighs "
+                       f"file for detector {detector} on {np.datetime_as_string(t, unit='D')}", where)
+    names = {kind: parse_calibration_name(p) for kind, p in (("flatfield", flatfield), ("rayleighs", rayleighs))}
+    for kind, name in names.items():
+        if name.kind != kind or name.detector != str(detector):
+            raise AsiError(f"chosen {kind} file is for detector {name.detector} ({name.kind}), the frames' "
+                           f"camera is {detector}", name.path)
+    return (read_flatfield(flatfield, instrument), read_rayleighs(rayleighs),
+            {"flatfield_file": Path(flatfield).name, "rayleighs_file": Path(rayleighs).name})
 
 
-def make_l1(raw_files: Sequence[str | os.PathLike], output: str | os.PathLike, *,
-            calibration_root: str | os.PathLike | None, cfg: Mapping[str, Any], granule: str,
-            calibration_files: Sequence[str | os.PathLike] = ()) -> Path:
-    """Build and write the L1 product of one site-hour (the workflow's `calibrate_asi_l1`)."""
-    ds = build_l1(raw_files, calibration_root, cfg)
-    used = [p for p in calibration_files if Path(p).name in
-            (ds.attrs.get("calibration_flatfield_file"), ds.attrs.get("calibration_rayleighs_file"))]
-    section = {"instrument": cfg["instruments"][ds.attrs["instrument"]], "calibration": cfg["calibration"]}
-    return write_netcdf(
-        ds, output,
-        title=f"UCalgary {ds.attrs['instrument']} all-sky images, {granule}, level 1",
-        summary=("Calibrated all-sky images of one site-hour: corner-box dark subtracted, flat-fielded and "
-                 "converted to Rayleighs where the detector has calibration files, else dark-subtracted counts."),
-        mission="asi", level="L1", inputs=[*raw_files, *used], config=section, references=REFERENCES,
-    )
+def write_l1(ctx) -> None:
+    """Step `l1` (rule calibrate_asi_l1): one site-hour's raw files -> results/asi/l1/<site_hour>.nc."""
+    cfg = ctx.settings
+    ds = l1(ctx.inputs["raw"], instruments=cfg.instruments, calibration=cfg.calibration,
+            flatfield=ctx.inputs.optional("flatfield"), rayleighs=ctx.inputs.optional("rayleighs"),
+            threads=ctx.threads)
+    used = [p for p in (ctx.inputs.optional("flatfield"), ctx.inputs.optional("rayleighs"))
+            if p and Path(p).name in (ds.attrs.get("calibration_flatfield_file"),
+                                      ds.attrs.get("calibration_rayleighs_file"))]
+    ctx.write(ds, ctx.outputs.one(), table="l1",
+              title=f"UCalgary {ds.attrs['instrument']} all-sky images, {ctx.granule}, level 1",
+              summary=("Calibrated all-sky images of one site-hour: corner-box dark subtracted, flat-fielded "
+                       "and converted to Rayleighs where the detector has calibration files, else "
+                       "dark-subtracted counts."),
+              inputs=[*ctx.inputs["raw"], *used], references=REFERENCES)

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
 
 import numpy as np
 import xarray as xr
 from astropy import units as u
 from scipy.spatial import cKDTree
 
-from levelpipe.asi.skymap import PreparedSkymap, best_skymap, prepare_skymap, read_skymap
+from levelpipe.asi.settings import L2Settings
+from levelpipe.asi.skymap import PreparedSkymap, prepare_skymap, read_skymap
 from levelpipe.errors import AsiError
-from levelpipe.io import write_netcdf
 
 
 class GridMapping:
@@ -76,72 +75,67 @@ class GridMapping:
         return out.reshape((t,) + self.shape + images.shape[3:])
 
 
-def make_l2(l1_path: str | os.PathLike, output: str | os.PathLike, *, skymap_root: str | os.PathLike,
-            cfg: Mapping[str, Any], granule: str, chunk_frames: int = 200) -> Path:
-    """Project one L1 site-hour onto the grid and write the L2 product (`project_asi_l2`).
+def l2(l1_path: str | os.PathLike, skymap: str | os.PathLike, *, settings: L2Settings,
+       chunk_frames: int = 200) -> xr.Dataset:
+    """Project one L1 site-hour onto the grid with the granule's chosen skymap: the L2 dataset.
 
     The L1 file is read `chunk_frames` frames at a time, so memory is the L2 array plus a chunk.
     """
-    l1_path = Path(l1_path)
+    l1_path, sky_path = Path(l1_path), Path(skymap)
     with xr.open_dataset(l1_path, engine="netcdf4") as l1:
         attrs = dict(l1.attrs)
-        instrument, site = attrs["instrument"], attrs["site_uid"]
-        l2cfg = cfg["l2"]
+        instrument = attrs["instrument"]
         time = l1["time"].values
-        sky_path = best_skymap(skymap_root, instrument, site, time[0])
         sky = read_skymap(sky_path)
         if sky.elevation.shape != l1["image"].shape[1:3]:
             raise AsiError(f"skymap {sky.elevation.shape} does not match images {l1['image'].shape[1:3]}", sky_path)
-        if instrument not in l2cfg["altitude_km"]:
+        if instrument not in settings.altitude_km:
             raise AsiError(f"no l2.altitude_km configured for {instrument}")
-        altitude = float(l2cfg["altitude_km"][instrument]) * u.km
-        prep = prepare_skymap(sky, altitude, float(l2cfg["min_elevation_deg"]) * u.deg)
-        grid = GridMapping(prep, float(l2cfg["lat_resolution_deg"]), float(l2cfg["lon_resolution_deg"]))
+        altitude = settings.altitude_km[instrument]
+        prep = prepare_skymap(sky, altitude, settings.min_elevation_deg)
+        grid = GridMapping(prep, settings.lat_resolution_deg.to_value("deg"),
+                           settings.lon_resolution_deg.to_value("deg"))
         extra = l1["image"].shape[3:]
         out = np.empty((time.size,) + grid.shape + extra, dtype=np.float32)
         for s in range(0, time.size, chunk_frames):
             out[s:s + chunk_frames] = grid.project(l1["image"][s:s + chunk_frames].values)
-        image_attrs = dict(l1["image"].attrs)
+        image_attrs = {k: v for k, v in l1["image"].attrs.items() if k in ("units", "calibration")}
         extra_coords = {"channel": l1["channel"]} if "channel" in l1.coords else {}
         quality = l1["quality_flag"].load()
         skipped = l1["skipped_frames"].load()
         dims = ("time", "latitude", "longitude") + (("channel",) if extra else ())
-    image_attrs["long_name"] = f"{image_attrs.get('long_name', 'image')} projected to {altitude.value:g} km"
-    image_attrs["coordinates"] = "time latitude longitude"
     ds = xr.Dataset(
         {
             "image": (dims, out, image_attrs),
-            "elevation": (("latitude", "longitude"), grid.elevation.astype(np.float32),
-                          {"long_name": "elevation angle of the line of sight from the site", "units": "degree"}),
-            "pixel_index": (("latitude", "longitude"), grid.pixel_index.astype(np.int32),
-                            {"long_name": "flat index row*ncol+col of the L1 pixel feeding the cell, -1 none",
-                             "units": "1"}),
+            "elevation": (("latitude", "longitude"), grid.elevation.astype(np.float32)),
+            "pixel_index": (("latitude", "longitude"), grid.pixel_index.astype(np.int32)),
             "quality_flag": quality,
             "skipped_frames": skipped,
         },
-        coords={"time": ("time", time, {"standard_name": "time", "long_name": "image request start (UTC)"}),
-                "latitude": ("latitude", grid.latitude, {"standard_name": "latitude", "units": "degrees_north",
-                                                         "long_name": "geographic latitude"}),
-                "longitude": ("longitude", grid.longitude, {"standard_name": "longitude", "units": "degrees_east",
-                                                            "long_name": "geographic longitude"}),
-                **extra_coords},
+        coords={"time": ("time", time), "latitude": ("latitude", grid.latitude),
+                "longitude": ("longitude", grid.longitude), **extra_coords},
         attrs={k: v for k, v in attrs.items() if k.startswith(("instrument", "site_", "device", "detector",
-                                                               "calibration", "image_orientation", "skipped"))},
+                                                               "calibration", "image_orientation", "skipped",
+                                                               "frames_decoded", "bad_frames_"))},
     )
     ds.attrs.update({
-        "projection_altitude_km": altitude.value,
-        "min_elevation_deg": float(l2cfg["min_elevation_deg"]),
+        "projection_altitude_km": altitude.to_value("km"),
+        "min_elevation_deg": settings.min_elevation_deg.to_value("deg"),
         "skymap_file": sky_path.name, "skymap_imager_uid": sky.imager, "skymap_version": sky.version,
         "skymap_author": sky.generation.get("author", ""),
         "geospatial_lat_min": float(grid.latitude.min()), "geospatial_lat_max": float(grid.latitude.max()),
         "geospatial_lon_min": float(grid.longitude.min()), "geospatial_lon_max": float(grid.longitude.max()),
     })
-    return write_netcdf(
-        ds, output,
-        title=f"UCalgary {instrument} all-sky images on a geographic grid, {granule}, level 2",
-        summary=(f"L1 images projected to {altitude.value:g} km altitude on a {l2cfg['lat_resolution_deg']} x "
-                 f"{l2cfg['lon_resolution_deg']} degree latitude/longitude grid, elevation >= "
-                 f"{l2cfg['min_elevation_deg']} degrees, nearest-pixel resampling."),
-        mission="asi", level="L2", inputs=[l1_path, sky_path],
-        config={"l2": l2cfg},
-    )
+    return ds
+
+
+def write_l2(ctx) -> None:
+    """Step `l2` (rule project_asi_l2): L1 + the chosen skymap -> results/asi/l2/<site_hour>.nc."""
+    cfg = ctx.settings.l2
+    ds = l2(ctx.inputs.one("l1"), ctx.inputs.one("skymap"), settings=cfg)
+    ctx.write(ds, ctx.outputs.one(), table="l2",
+              title=f"UCalgary {ds.attrs['instrument']} all-sky images on a geographic grid, {ctx.granule}, level 2",
+              summary=(f"L1 images projected to {ds.attrs['projection_altitude_km']:g} km altitude on a "
+                       f"{cfg.lat_resolution_deg.value:g} x {cfg.lon_resolution_deg.value:g} degree "
+                       f"latitude/longitude grid, elevation >= {cfg.min_elevation_deg.value:g} degrees, "
+                       "nearest-pixel resampling."))

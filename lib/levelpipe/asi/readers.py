@@ -141,6 +141,30 @@ def _open_bytes(path: Path) -> bytes:
     return data
 
 
+def peek_metadata(path: str | os.PathLike, max_bytes: int = 1 << 16) -> dict[str, str]:
+    """Header keys of the first frame of a PGM minute file, from at most `max_bytes` of the
+    file (the index reads the camera serial number this way, without inflating the file).
+    {} when the file is empty, unreadable or starts with no readable header."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(max_bytes)
+    except OSError:
+        return {}
+    name = path.name.lower()
+    try:
+        if name.endswith(".gz"):
+            head = zlib.decompressobj(wbits=31).decompress(head, max_bytes)
+        elif name.endswith(".bz2"):
+            head = bz2.BZ2Decompressor().decompress(head, max_bytes)
+    except (OSError, EOFError, ValueError, zlib.error):
+        return {}
+    m = _HEADER.match(head)
+    if m is None:
+        return {}
+    return {k.decode("latin1"): v.decode("latin1").strip() for k, v in _META.findall(m.group(1))}
+
+
 def _decompress_members(data: bytes, new_decompressor) -> bytes:
     """Decompress concatenated gzip/bz2 members, keeping everything up to a corrupt or
     truncated point instead of failing the whole file."""
@@ -260,18 +284,20 @@ def read_pgm(path: str | os.PathLike, data: bytes | None = None) -> Frames:
     return parse_pgm_bytes(_open_bytes(path) if data is None else data, path, ORIENTATION[instrument])
 
 
-# Files ahead of the one being consumed are read (inflated and parsed) in this many threads;
-# zlib/ISA-L inflate and the numpy gathers release the GIL. A speed setting only.
-READ_THREADS = max(1, min(4, os.cpu_count() or 1))
-
-
-def iter_raw(paths) -> Iterator[Frames]:
-    """Frames of each file in `paths`, in order, read ahead in threads (at most
-    2 x READ_THREADS files in flight, so memory stays bounded)."""
+def iter_raw(paths, threads: int = 1) -> Iterator[Frames]:
+    """Frames of each file in `paths`, in order. With `threads` > 1 the files ahead of the one
+    being consumed are read (inflated and parsed) in that many threads, at most 2 x `threads`
+    files in flight so memory stays bounded; zlib/ISA-L inflate and the numpy gathers release
+    the GIL. The workflow passes the job's own thread count."""
     from concurrent.futures import ThreadPoolExecutor
     paths = [Path(p) for p in paths]
-    ahead = 2 * READ_THREADS
-    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+    threads = max(1, int(threads))
+    if threads == 1:
+        for p in paths:
+            yield read_raw(p)
+        return
+    ahead = 2 * threads
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         futures = {}
         for i in range(len(paths)):
             for j in range(i, min(i + ahead, len(paths))):

@@ -1,5 +1,5 @@
-"""UCalgary skymaps: reading (IDL .sav), best-skymap selection, preparation at an altitude,
-and a lens-model skymap generator for sites with no skymap on hand.
+"""UCalgary skymaps: reading (IDL .sav), best-skymap selection, preparation at an altitude.
+(The lens-model generator for sites with no skymap on hand is levelpipe.testing.asi_lens_model.)
 
 A skymap file ``<project>_skymap_<site>_<YYYYMMDD>-<YYYYMMDD|+>_v<version>.sav`` holds one IDL
 structure ``skymap`` with FULL_ELEVATION/FULL_AZIMUTH (row, col) in degrees for pixel centres and
@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -19,9 +18,9 @@ from typing import Iterable
 import numpy as np
 from astropy import units as u
 
-from levelpipe.asi.idlsav import IdlStruct, write_sav
 from levelpipe.asi.readers import ORIENTATION
 from levelpipe.errors import AsiError
+from levelpipe.io.idlsav import read_sav
 
 _NAME = re.compile(r"^([a-z]+)_skymap_([a-z0-9]+)_(\d{8})-(\d{8}|\+)_v([0-9A-Za-z]+)\.sav$")
 
@@ -84,32 +83,6 @@ def select_best(names: Iterable, day) -> "SkymapName":
     return max(valid, key=lambda n: (n.valid_from, n.version_rank, str(n.path)))
 
 
-def find_named_files(root: str | os.PathLike, pattern: str, parse) -> list:
-    """Parsed names of the files below `root` matching `pattern`; files whose names `parse`
-    refuses (AsiError) are not skymaps/calibrations and are passed over."""
-    out = []
-    for p in sorted(Path(root).rglob(pattern)):
-        try:
-            out.append(parse(p))
-        except AsiError:
-            continue
-    return out
-
-
-def find_skymaps(root: str | os.PathLike) -> list[SkymapName]:
-    return find_named_files(root, "*_skymap_*.sav", parse_skymap_name)
-
-
-def best_skymap(root: str | os.PathLike, instrument: str, site: str, day) -> Path:
-    """Path of the best skymap under `root` for an instrument family, site and day."""
-    prefix = INSTRUMENT_SKYMAP_PREFIX[instrument]
-    names = [n for n in find_skymaps(root) if n.project == prefix and n.site == site]
-    best = select_best(names, day)
-    if best is None:
-        raise AsiError(f"no {prefix} skymap for site {site} valid on {_as_date(day)}", root)
-    return best.path
-
-
 @dataclass
 class Skymap:
     """A skymap in the readers' image orientation (see readers.ORIENTATION).
@@ -140,16 +113,13 @@ def _text(v) -> str:
 
 def read_skymap(path: str | os.PathLike) -> Skymap:
     """Read a skymap .sav with scipy and apply the image orientation of its instrument."""
-    from scipy.io import readsav
     path = Path(path)
     name = parse_skymap_name(path)
+    data = read_sav(path, error=AsiError)
     try:
-        with warnings.catch_warnings():
-            # legacy THEMIS skymaps make readsav warn about byte counts; the data are fine
-            warnings.simplefilter("ignore")
-            raw = readsav(str(path), python_dict=True)["skymap"][0]
-    except Exception as err:  # noqa: BLE001 - any parse failure of a third-party format
-        raise AsiError(f"cannot read skymap: {err}", path) from err
+        raw = data["skymap"][0]
+    except (KeyError, IndexError, TypeError):
+        raise AsiError("IDL save file holds no skymap structure", path) from None
     if name.project not in SKYMAP_PROJECT:
         raise AsiError(f"unknown skymap project {name.project!r} (orientation unknown)", path)
     flip_rows, flip_cols = ORIENTATION[SKYMAP_PROJECT[name.project]]
@@ -246,109 +216,3 @@ def pixel_polygons(prep: PreparedSkymap) -> tuple[np.ndarray, np.ndarray]:
     ring_lon[:, bad] = 0.0
     n = prep.elevation.size
     return ring_lat.reshape(5, n), ring_lon.reshape(5, n)
-
-
-# --- lens-model skymap --------------------------------------------------------------------
-
-EARTH_RADIUS = 6371.2 * u.km  # Decision: spherical Earth (mean radius) for the lens model
-
-
-def lens_model_geometry(shape: tuple[int, int], centre_px: tuple[float, float], horizon_radius_px: float,
-                        east_left: bool = True, rotation_deg: float = 0.0):
-    """Elevation/azimuth (deg) of pixel centres (row, col) and pixel corners (row+1, col+1) of an
-    ideal equidistant fisheye in FILE orientation: row 0 is the northern edge; columns increase
-    to the west when `east_left` (THEMIS, TREx) or to the east (REGO's mirrored optics).
-    Zenith angle = 90 deg * distance / horizon radius; beyond the horizon circle -> NaN.
-    `rotation_deg` turns the azimuth clockwise (camera not aligned with north).
-    """
-    h, w = shape
-    y0, x0 = centre_px
-
-    def el_az(rows, cols):
-        dy = rows - y0
-        dx = cols - x0
-        rho = np.hypot(dx, dy)
-        zen = 90.0 * rho / horizon_radius_px
-        east = -dx if east_left else dx
-        az = (np.degrees(np.arctan2(east, -dy)) + rotation_deg) % 360.0
-        el = 90.0 - zen
-        el = np.where(rho <= horizon_radius_px, el, np.nan)
-        return el, np.where(np.isfinite(el), az, np.nan)
-
-    rc, cc = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
-    rk, ck = np.meshgrid(np.arange(h + 1, dtype=float), np.arange(w + 1, dtype=float), indexing="ij")
-    return el_az(rc, cc) + el_az(rk, ck)
-
-
-def look_to_latlon(site_lat: float, site_lon: float, elevation_deg, azimuth_deg, altitude: u.Quantity):
-    """Latitude/longitude (deg, lon 0..360) where a line of sight meets the shell at `altitude`
-    above a spherical Earth."""
-    re_ = EARTH_RADIUS.to_value(u.km)
-    h = altitude.to_value(u.km)
-    el = np.radians(elevation_deg)
-    # central angle between the site and the intersection point
-    phi = np.arccos(re_ * np.cos(el) / (re_ + h)) - el
-    az = np.radians(azimuth_deg)
-    la1 = np.radians(site_lat)
-    la2 = np.arcsin(np.sin(la1) * np.cos(phi) + np.cos(la1) * np.sin(phi) * np.cos(az))
-    lo2 = np.radians(site_lon) + np.arctan2(np.sin(az) * np.sin(phi) * np.cos(la1),
-                                            np.cos(phi) - np.sin(la1) * np.sin(la2))
-    return np.degrees(la2), np.degrees(lo2) % 360.0
-
-
-def _groom(a: np.ndarray, decimals: int) -> np.ndarray:
-    return np.round(a, decimals).astype(np.float32)
-
-
-def write_lens_model_skymap(directory: str | os.PathLike, *, project: str, site: str, imager: str,
-                            site_latitude: float, site_longitude: float, site_altitude_m: float,
-                            shape: tuple[int, int], centre_px: tuple[float, float], horizon_radius_px: float,
-                            east_left: bool, rotation_deg: float, altitudes_km: list[float],
-                            valid_from: str, version: str, decimals: int = 3) -> Path:
-    """Write a lens-model skymap in the real UCalgary .sav layout and return its path.
-
-    Decision: an ideal equidistant fisheye on a spherical Earth; values rounded to `decimals`
-    degrees (1e-3 deg ~ 100 m, far below the model's own error) so the bundled files stay
-    small. It lets a site with no star-calibrated skymap be projected; it is not a calibration.
-    """
-    el, az, el_k, az_k = lens_model_geometry(shape, centre_px, horizon_radius_px, east_left, rotation_deg)
-    lats, lons = [], []
-    for h in altitudes_km:
-        la, lo = look_to_latlon(site_latitude, site_longitude, el_k, az_k, h * u.km)
-        lats.append(la)
-        lons.append(lo)
-    rows, cols = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
-    gen = IdlStruct("GENERATION_INFO", {
-        "date_generated": _dt.datetime.strptime(valid_from, "%Y%m%d").strftime("%a %b %d %H:%M:%S %Y"),
-        "author": "levelpipe lens model",
-        "valid_interval_start": valid_from + "00",
-        "valid_interval_stop": "+",
-        "date_time_used": valid_from + "_UT00",
-        "data_loc": "none (lens model, no star calibration)",
-        "code_used": "levelpipe.asi.skymap.write_lens_model_skymap",
-        "optical_projection": np.array([[0.0, 90.0 / horizon_radius_px, 0, 0, 0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0, 0, 0, 0, 0]]),
-        "optical_orientation": np.array([rotation_deg, 0.0, 0.0]),
-        "ccd_center": np.array([centre_px[1], centre_px[0]], dtype=float),
-        "img_flip": np.array([0, 0], dtype=np.uint8),
-        "pixel_aspect_ratio": 1.0,
-        "bytscl_values": np.array([-1, -1], dtype=np.int16),
-    })
-    sky = IdlStruct("SKYMAP", {
-        "generation_info": gen,
-        "site_uid": site, "imager_uid": imager, "project_uid": project,
-        "imager_unix_time": np.int32(0),
-        "site_map_latitude": np.float32(site_latitude),
-        "site_map_longitude": np.float32(site_longitude % 360.0),
-        "site_map_altitude": np.float32(site_altitude_m),
-        "full_row": rows.astype(np.uint16), "full_column": cols.astype(np.uint16),
-        "full_ignore": (~np.isfinite(el)).astype(np.uint8),
-        "full_elevation": _groom(el, decimals), "full_azimuth": _groom(az, decimals),
-        "full_map_altitude": (np.asarray(altitudes_km, dtype=np.float32) * 1000.0).astype(np.float32),
-        "full_map_latitude": _groom(np.stack(lats), decimals),
-        "full_map_longitude": _groom(np.stack(lons), decimals),
-    })
-    name = f"{project}_skymap_{site}_{valid_from}-+_v{version}.sav"
-    out = Path(directory) / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_sav(out, {"skymap": sky}, date=gen["date_generated"])
-    return out

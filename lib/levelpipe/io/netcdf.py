@@ -187,7 +187,7 @@ def write_netcdf(
             default = None if name in ds.dims else np.nan
             enc["_FillValue"] = var.encoding.get("_FillValue", default)
         elif var.dtype.kind in "iub":
-            enc["_FillValue"] = None
+            enc["_FillValue"] = var.encoding.get("_FillValue")
         if var.ndim >= 1 and var.size > 4096 and var.dtype.kind in "iuf":
             enc.update(zlib=True, complevel=1, shuffle=True)
         encoding[name] = enc

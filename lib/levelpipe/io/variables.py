@@ -208,6 +208,11 @@ def apply_table(ds: xr.Dataset, table: ProductTable) -> xr.Dataset:
         encoding = dict(var.encoding)
         if spec.fill != "default":
             encoding["_FillValue"] = _fill(spec, name, where)
+        if "_FillValue" in attrs:  # a producer's own fill must be the table's
+            own = attrs.pop("_FillValue")
+            if not _same_fill(own, encoding.get("_FillValue", "default")):
+                raise LevelpipeError(f"variable {name!r} sets _FillValue={own!r}, the table says "
+                                     f"{encoding.get('_FillValue', 'none')!r}", where)
         var = var.copy(deep=False)
         var.attrs = attrs
         var.encoding = encoding
@@ -227,6 +232,12 @@ def _fill(spec: VariableSpec, name: str, where: str):
         return np.nan
     dt = _numpy_dtype(spec.dtype)
     return dt.type(spec.fill) if dt is not None else spec.fill
+
+
+def _same_fill(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    return b != "default" and a == b
 
 
 def _same(a, b) -> bool:

@@ -1,7 +1,9 @@
-"""Plots shared by all families: world maps with coastlines (no downloads), image quicklooks.
+"""Plots shared by all families: one figure maker and PNG saver (`figures`), one coastline
+reader (`coastlines`), world maps with an interpolated field and image quicklooks (`maps`).
 
-Every figure is drawn on a bare Agg `Figure` (no pyplot state, safe in parallel jobs) and written
-through `levelpipe.io.atomic_output` with no timestamp or software tag in the PNG, so the same
-input gives the same PNG bytes.
+Every figure is a bare Agg `Figure` (no pyplot state, safe in parallel jobs) written through
+`save_png` (atomic, no timestamp or software tag: the same input gives the same PNG bytes).
 """
-from levelpipe.plotting.maps import coastline_paths, kernel_field, quicklook_image, world_map  # noqa: F401
+from levelpipe.plotting.coastlines import coastline_paths, coastline_segments  # noqa: F401
+from levelpipe.plotting.figures import new_figure, save_png  # noqa: F401
+from levelpipe.plotting.maps import kernel_field, quicklook_image, world_map  # noqa: F401

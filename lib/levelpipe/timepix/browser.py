@@ -54,29 +54,11 @@ UNCLUSTERED = 0
 _META_DECIMALS = {"latitude": 4, "longitude": 4, "altitude": 2, "exposure": 6, "bias": 2, "temperature": 2}
 
 
-def _check_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    need = ("batch_sizes", "default_batch_size", "colour_scale", "colormap", "pixel_scale", "background")
-    missing = [k for k in need if k not in config]
-    if missing:
-        raise ConfigError(f"browser config lacks {', '.join(missing)}", where="browser")
-    sizes = [int(n) for n in config["batch_sizes"]]
-    if not sizes or min(sizes) < 1 or len(set(sizes)) != len(sizes):
-        raise ConfigError(f"batch_sizes must be distinct positive integers, got {sizes}", where="browser.batch_sizes")
-    if int(config["default_batch_size"]) not in sizes:
-        raise ConfigError(f"default_batch_size {config['default_batch_size']} is not one of batch_sizes {sizes}",
-                          where="browser.default_batch_size")
-    if config["colour_scale"] not in ("log", "linear"):
-        raise ConfigError(f"colour_scale must be log or linear, not {config['colour_scale']!r}",
-                          where="browser.colour_scale")
-    if config["colormap"] not in colormaps:
-        raise ConfigError(f"unknown matplotlib colormap {config['colormap']!r}", where="browser.colormap")
-    try:
-        bg = [round(255 * v) for v in to_rgb(config["background"])]
-    except ValueError:
-        raise ConfigError(f"background {config['background']!r} is not a colour", where="browser.background") from None
-    return {"batch_sizes": sizes, "default_batch_size": int(config["default_batch_size"]),
-            "colour_scale": config["colour_scale"], "pixel_scale": int(config["pixel_scale"]),
-            "background_rgb": bg}
+def _browser_style(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The page settings of the (validated) `browser:` section, background as RGB."""
+    return {"batch_sizes": list(config["batch_sizes"]), "default_batch_size": config["default_batch_size"],
+            "colour_scale": config["colour_scale"], "pixel_scale": config["pixel_scale"],
+            "background_rgb": [round(255 * v) for v in to_rgb(config["background"])]}
 
 
 def _b64(array: np.ndarray) -> str:
@@ -156,7 +138,7 @@ def _collect_pixels(l0: xr.Dataset, l1_keys: np.ndarray, l1_classes: np.ndarray)
 
 def browser_data(l0_path: str, l1_path: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON object embedded in the page (see the module docstring for the pixel encoding)."""
-    cfg = _check_config(config)
+    cfg = _browser_style(config)
     l1 = read_netcdf(l1_path)
     with xr.open_dataset(l0_path, engine="netcdf4") as l0:
         for name in ("energy", "frame_flags", "measurement_mode", "time"):
@@ -239,3 +221,8 @@ def write_browser(l0_path: str, l1_path: str, out_html: str, config: dict) -> No
     page = template.replace("__TITLE__", title).replace("__BROWSER_DATA__", payload)
     with atomic_output(out_html) as tmp:
         tmp.write_text(page, encoding="utf-8")
+
+
+def write_browser_page(ctx) -> None:
+    """Step `browser` (rule write_vzlusat1_browser): L0 + L1 -> one HTML page per folder."""
+    write_browser(ctx.inputs.one("l0"), ctx.inputs.one("l1"), ctx.outputs.one(), ctx.config["browser"])

@@ -7,30 +7,19 @@ value reproduces them. Flux is clusters of a class per cm^2 of sensor per second
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Mapping
-
 import astropy.units as u
 import numpy as np
 import xarray as xr
 
-from levelpipe.errors import ConfigError
-from levelpipe.io import read_netcdf, write_netcdf
+from levelpipe.io import read_netcdf
+from levelpipe.timepix.settings import DoseSettings
 
 
-def sensor_geometry(config: Mapping[str, Any]) -> tuple[u.Quantity, u.Quantity]:
-    """(sensitive area, sensitive mass) of the sensor from config."""
-    try:
-        pitch = float(config["pixel_pitch_um"]) * u.um
-        n_rows, n_cols = (int(v) for v in config["pixels"])
-        thickness = float(config["thickness_um"]) * u.um
-        density = float(config["density_kg_m3"]) * u.kg / u.m ** 3
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"dose config incomplete or invalid: {exc}", where="vzlusat1.dose") from None
-    if min(pitch.value, thickness.value, density.value) <= 0:
-        raise ConfigError("pixel pitch, thickness and density must be positive", where="vzlusat1.dose")
-    area = (n_rows * pitch) * (n_cols * pitch)
-    return area.to(u.cm ** 2), (density * area * thickness).to(u.kg)
+def sensor_geometry(settings: DoseSettings) -> tuple[u.Quantity, u.Quantity]:
+    """(sensitive area, sensitive mass) of the sensor."""
+    n_rows, n_cols = settings.pixels
+    area = (n_rows * settings.pixel_pitch_um) * (n_cols * settings.pixel_pitch_um)
+    return area.to(u.cm ** 2), (settings.density_kg_m3 * area * settings.thickness_um).to(u.kg)
 
 
 def dose_rate(deposited: u.Quantity, exposure: u.Quantity, mass: u.Quantity) -> u.Quantity:
@@ -38,9 +27,9 @@ def dose_rate(deposited: u.Quantity, exposure: u.Quantity, mass: u.Quantity) -> 
     return (deposited / mass / exposure).to(u.uGy / u.min)
 
 
-def build_dose(l1_path: str | Path, out_path: str | Path, config: Mapping[str, Any]) -> xr.Dataset:
-    l1 = read_netcdf(l1_path)
-    area, mass = sensor_geometry(config)
+def dose(l1: xr.Dataset, settings: DoseSettings) -> xr.Dataset:
+    """Per-frame dose rate and per-class flux of one folder's L1: the L2 dataset."""
+    area, mass = sensor_geometry(settings)
     n_frames = l1.sizes["frame"]
     idx = np.searchsorted(l1.frame.values, l1.cluster_frame.values)  # L0 frames are sorted
     deposited = np.bincount(idx, l1.cluster_energy.values.astype(np.float64), minlength=n_frames) * u.keV
@@ -68,10 +57,16 @@ def build_dose(l1_path: str | Path, out_path: str | Path, config: Mapping[str, A
         coords={"frame": l1.frame, "time": l1.time, "class": l1["class"], "class_name": l1.class_name},
     )
     ds.attrs.update(folder=l1.attrs.get("folder", ""), sensor_area_cm2=float(area.value),
-                    sensor_mass_kg=float(mass.value), density_kg_m3=float(config["density_kg_m3"]),
+                    sensor_mass_kg=float(mass.value),
+                    density_kg_m3=float(settings.density_kg_m3.to_value("kg m-3")),
                     frames_excluded=int((~valid).sum()))
-    write_netcdf(ds, out_path, title=f"VZLUSAT-1 Timepix level 2 dose rate and flux, folder {ds.attrs['folder']}",
-                 summary="Per-frame absorbed dose rate in the 300 um silicon sensor and particle flux per track "
-                         "class, from the labelled clusters of one folder.",
-                 mission="vzlusat1", level="L2", inputs=[l1_path], config=config)
     return ds
+
+
+def write_l2(ctx) -> None:
+    """Step `l2` (rule compute_vzlusat1_dose): L1 -> results/vzlusat1/l2/<folder>.nc."""
+    ds = dose(read_netcdf(ctx.inputs.one()), ctx.settings.dose)
+    ctx.write(ds, ctx.outputs.one(), table="l2",
+              title=f"VZLUSAT-1 Timepix level 2 dose rate and flux, folder {ds.attrs['folder']}",
+              summary="Per-frame absorbed dose rate in the 300 um silicon sensor and particle flux per track "
+                      "class, from the labelled clusters of one folder.")

@@ -14,13 +14,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 import xarray as xr
 
 from levelpipe.errors import TimepixError
-from levelpipe.io import write_netcdf
+from levelpipe.io.variables import bad_count_attrs
+from levelpipe.timepix.settings import L0Settings
 from levelpipe.timepix.formats import (FRAME_SHAPE, MODES, FrameMeta, read_clusters, read_dsc,
                                        read_info_table, read_matrix, read_metadata)
 
@@ -63,43 +64,49 @@ class FolderFiles:
         return sorted(out)
 
 
-_KINDS = {"txt": "raw", "txt.dsc": "dsc", "clusters.txt": "clusters", "statistics.txt": "statistics"}
+#: FolderFiles attribute of each file role of the VZLUSAT-1 index (levelpipe.timepix.family)
+ROLE_ATTRS = {"raw": "raw", "dsc": "dsc", "raw_metadata": "raw_meta", "clusters": "clusters",
+              "labelled_metadata": "lab_meta", "statistics": "statistics"}
 
 
-def discover_folders(root: str | Path) -> dict[str, FolderFiles]:
-    """Find every folder with frames below `root/raw` and `root/labelled` (nesting allowed)."""
-    root = Path(root)
-    folders: dict[str, FolderFiles] = {}
-    for kind in ("raw", "labelled"):
-        base = root / kind
-        if not base.is_dir():
-            continue
-        for path in sorted(base.rglob("*")):
-            if not path.is_file():
-                continue
-            name = path.parent.relative_to(base).as_posix()
-            if path.name == "info.txt":
-                folders.setdefault(name, FolderFiles(name)).info.append(path)
-                continue
-            m = _FRAME_RE.match(path.name)
-            if not m:
-                continue
-            ff = folders.setdefault(name, FolderFiles(name))
-            n, ext = int(m.group(1)), m.group(2)
-            if ext == "metadata.txt":
-                (ff.raw_meta if kind == "raw" else ff.lab_meta)[n] = path
-            elif kind == "raw" and ext in ("txt", "txt.dsc"):
-                getattr(ff, _KINDS[ext])[n] = path
-            elif kind == "labelled" and ext in ("clusters.txt", "statistics.txt"):
-                getattr(ff, _KINDS[ext])[n] = path
-    return {k: v for k, v in folders.items() if v.frames}
+def frame_number(path: str | Path) -> int | None:
+    """N of a `<N>_fullres.*` archive file name, None for any other name."""
+    m = _FRAME_RE.match(Path(path).name)
+    return int(m.group(1)) if m else None
 
 
-def folder_files(root: str | Path, folder: str) -> FolderFiles:
-    folders = discover_folders(root)
-    if folder not in folders:
-        raise TimepixError(f"no frames for folder {folder!r}", root)
-    return folders[folder]
+def file_role(kind: str, path: str | Path) -> str | None:
+    """Role of a file below `raw/` or `labelled/` (kind) of the archive, None if not a frame file."""
+    name = Path(path).name
+    if name == "info.txt":
+        return "info"
+    m = _FRAME_RE.match(name)
+    if not m:
+        return None
+    ext = m.group(2)
+    if ext == "metadata.txt":
+        return "raw_metadata" if kind == "raw" else "labelled_metadata"
+    if kind == "raw" and ext in ("txt", "txt.dsc"):
+        return "raw" if ext == "txt" else "dsc"
+    if kind == "labelled" and ext in ("clusters.txt", "statistics.txt"):
+        return "clusters" if ext == "clusters.txt" else "statistics"
+    return None
+
+
+def folder_files(folder: str, files: Mapping[str, list[str]]) -> FolderFiles:
+    """The FolderFiles of one folder from its files by role (as the index lists them)."""
+    ff = FolderFiles(folder)
+    for role, paths in files.items():
+        for p in paths:
+            if role == "info":
+                ff.info.append(Path(p))
+            elif role in ROLE_ATTRS:
+                getattr(ff, ROLE_ATTRS[role])[frame_number(p)] = Path(p)
+            else:
+                raise TimepixError(f"unknown file role {role!r}", p)
+    if not ff.frames:
+        raise TimepixError(f"no frames for folder {folder!r}")
+    return ff
 
 
 def _frame_meta(ff: FolderFiles, n: int, info: dict[int, FrameMeta]) -> tuple[FrameMeta, int]:
@@ -131,15 +138,14 @@ def _str_to_datetime64(values: list[str | None]) -> np.ndarray:
                      for v in values], dtype="datetime64[ns]")
 
 
-def read_folder(ff: FolderFiles, config: Mapping[str, Any] | None = None) -> xr.Dataset:
+def l0(ff: FolderFiles, settings: L0Settings) -> xr.Dataset:
     """Stack the frames of a folder into an L0 Dataset (frame, row, col).
 
     A frame whose matrix or cluster list cannot be read is kept with NaN energy, flagged
     `corrupt`, logged with the file and place, and counted in `corrupt_frames`; the other frames
     are unaffected.
     """
-    config = dict(config or {})
-    assume_energy = bool(config.get("assume_energy_mode_when_unknown", True))
+    assume_energy = settings.assume_energy_mode_when_unknown
     frames = ff.frames
     info: dict[int, FrameMeta] = {}
     for p in ff.info:
@@ -275,6 +281,7 @@ def _build_dataset(ff, frames, energy, flags, metas, errors) -> xr.Dataset:
         },
     )
     corrupt = int(np.count_nonzero(flags & FLAG_CORRUPT))
+    ds.attrs.update(bad_count_attrs("frames", len(frames) - corrupt, {"corrupt": corrupt}, ("corrupt",)))
     ds.attrs.update(folder=ff.folder, frames=len(frames), corrupt_frames=corrupt,
                     frames_without_metadata=int(np.count_nonzero(flags & FLAG_NO_METADATA)),
                     frames_non_energy_mode=int(np.count_nonzero(flags & FLAG_NON_ENERGY_MODE)),
@@ -284,14 +291,13 @@ def _build_dataset(ff, frames, energy, flags, metas, errors) -> xr.Dataset:
     return ds
 
 
-def build_l0(input_root: str | Path, folder: str, out_path: str | Path,
-             config: Mapping[str, Any] | None = None) -> xr.Dataset:
-    """Read one folder of the archive layout below `input_root` and write its L0 netCDF."""
-    ff = folder_files(input_root, folder)
-    ds = read_folder(ff, config)
-    write_netcdf(ds, out_path, title=f"VZLUSAT-1 Timepix level 0 frames, folder {folder}",
-                 summary="Timepix 256x256 energy frames (keV) of one archive folder, stacked, with every "
-                         "metadata field of the archive as a variable and per-frame quality flags.",
-                 mission="vzlusat1", level="L0", inputs=ff.all_paths(), config=config,
-                 references="Baca et al. 2018, JINST 13 C11010; github.com/vzlusat/vzlusat1-timepix-data")
-    return ds
+def write_l0(ctx) -> None:
+    """Step `l0` (rule build_vzlusat1_l0): a folder's files -> results/vzlusat1/l0/<folder>.nc."""
+    folder = ctx.granule
+    ff = folder_files(folder, ctx.inputs.named)
+    ds = l0(ff, ctx.settings.l0)
+    ctx.write(ds, ctx.outputs.one(), table="l0", title=f"VZLUSAT-1 Timepix level 0 frames, folder {folder}",
+              summary="Timepix 256x256 energy frames (keV) of one archive folder, stacked, with every "
+                      "metadata field of the archive as a variable and per-frame quality flags.",
+              inputs=ff.all_paths(),
+              references="Baca et al. 2018, JINST 13 C11010; github.com/vzlusat/vzlusat1-timepix-data")

@@ -8,12 +8,11 @@ clusters; they never reach the energy, dose or flux products.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
 
 import numpy as np
 import xarray as xr
 
-from levelpipe.io import atomic_output, read_netcdf, write_netcdf
+from levelpipe.io import atomic_output, read_netcdf
 from levelpipe.timepix.classes import CLASS_NAMES
 from levelpipe.timepix.classifier import classify, load_model
 from levelpipe.timepix.clusters import FEATURE_IN_PIXELS, FEATURE_NAMES, FEATURE_UNITS, features, find_clusters
@@ -79,19 +78,23 @@ def label_frames(l0: xr.Dataset, model) -> xr.Dataset:
     return ds
 
 
-def build_l1(l0_path: str | Path, model_path: str | Path, out_path: str | Path,
-             config: Mapping[str, Any] | None = None) -> xr.Dataset:
-    l0 = read_netcdf(l0_path)
-    model, prov = load_model(model_path)
+def write_l1(ctx) -> None:
+    """Step `l1` (rule classify_vzlusat1_clusters): L0 + model -> results/vzlusat1/l1/<folder>.nc."""
+    l0 = read_netcdf(ctx.inputs.one("l0"))
+    model, prov = load_model(ctx.inputs.one("model"))
     ds = label_frames(l0, model)
-    write_netcdf(ds, out_path, title=f"VZLUSAT-1 Timepix level 1 labelled clusters, folder {ds.attrs['folder']}",
-                 summary="8-connected particle-track clusters of the energy-mode frames of one folder, their 25 "
-                         "features and random-forest track classes, with per-frame class counts.",
-                 mission="vzlusat1", level="L1", inputs=[l0_path, model_path], config=config,
-                 references="Baca et al., IROS 2019 (track classes)",
-                 extra_attrs={"classifier_config_digest": prov["config_digest"],
-                              "classifier_cv_by_folder_accuracy": prov["cv_by_folder_accuracy"]})
-    return ds
+    ctx.write(ds, ctx.outputs.one(), table="l1",
+              title=f"VZLUSAT-1 Timepix level 1 labelled clusters, folder {ds.attrs['folder']}",
+              summary="8-connected particle-track clusters of the energy-mode frames of one folder, their 25 "
+                      "features and random-forest track classes, with per-frame class counts.",
+              references="Baca et al., IROS 2019 (track classes)",
+              extra_attrs={"classifier_config_digest": prov["config_digest"],
+                           "classifier_cv_by_folder_accuracy": prov["cv_by_folder_accuracy"]})
+
+
+def write_labelled(ctx) -> None:
+    """Step `labelled` (rule export_vzlusat1_labelled): L1 -> the archive's labelled layout."""
+    export_labelled(ctx.inputs.one(), ctx.outputs.one())
 
 
 def export_labelled(l1_path: str | Path, out_dir: str | Path) -> int:

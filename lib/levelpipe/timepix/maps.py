@@ -35,8 +35,6 @@ log = logging.getLogger("levelpipe.timepix.maps")
 
 DOSE_RATE_UNITS = "uGy min-1"
 FLUX_UNITS = "cm-2 s-1"
-REQUIRED_KEYS = ("filter_sets", "interpolation", "dose_rate", "flux", "coastlines", "figure", "point_size",
-                 "field_alpha")
 
 
 def filter_set_ids(filter_sets: Mapping[str, list[str]]) -> dict[str, list[int]]:
@@ -123,9 +121,6 @@ def plot_maps(l2_paths: list[str], dose_png: str, flux_pngs: dict[str, str], con
     Frames with valid == 0, without a position, or without a value are left out of the map and
     counted, by reason, in its title and in the log.
     """
-    missing = [k for k in REQUIRED_KEYS if k not in config]
-    if missing:
-        raise ConfigError(f"maps config lacks {', '.join(missing)}", where="maps")
     sets = filter_set_ids(config["filter_sets"])  # all sets checked, also those not drawn now
     unknown = sorted(set(flux_pngs) - set(sets))
     if unknown:
@@ -150,3 +145,15 @@ def plot_maps(l2_paths: list[str], dose_png: str, flux_pngs: dict[str, str], con
         _one_map(data, flux, usable, config["flux"], config, out_png=out_png,
                  quantity=_set_description(name, list(config["filter_sets"][name])),
                  label=f"flux ({name})", units=FLUX_UNITS, n_folders=n_folders)
+
+
+def write_maps(ctx) -> None:
+    """Step `maps` (rule plot_vzlusat1_maps): every folder's L2 -> dose-rate and flux world maps.
+
+    The flux PNGs are `flux_<set>.png`, one per filter set of the config, in the set order."""
+    cfg = ctx.config["maps"]
+    flux = ctx.outputs["flux"]
+    names = sorted(cfg["filter_sets"])
+    if len(flux) != len(names):
+        raise ConfigError(f"{len(flux)} flux maps requested for {len(names)} filter sets", where="maps.filter_sets")
+    plot_maps(ctx.inputs.all, ctx.outputs.one("dose"), dict(zip(names, flux)), cfg)

@@ -3,19 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.colors import LogNorm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-
-from levelpipe.io import atomic_output, read_netcdf  # noqa: E402
+from levelpipe.io import read_netcdf
+from levelpipe.plotting import new_figure, save_png
 
 
 def plot_quicklook(l0_path: str | Path, l1_path: str | Path, l2_path: str | Path, out_png: str | Path) -> None:
     l0, l1, l2 = read_netcdf(l0_path), read_netcdf(l1_path), read_netcdf(l2_path)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), constrained_layout=True)
+    fig = new_figure(15, 4.6, dpi=90)
+    axes = fig.subplots(1, 3)
     summed = np.nansum(l0.energy.values, axis=0)
     ax = axes[0]
     im = ax.imshow(np.where(summed > 0, summed, np.nan), origin="upper", cmap="viridis",
@@ -40,6 +38,9 @@ def plot_quicklook(l0_path: str | Path, l1_path: str | Path, l2_path: str | Path
            ylabel="µGy/min")
     ax.set_xticks(x, [str(f) for f in l2.frame.values], rotation=90, fontsize=7)
     fig.suptitle(f"VZLUSAT-1 Timepix — {l0.attrs.get('folder', '')}")
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, dpi=90, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, out_png)
+
+
+def write_quicklook(ctx) -> None:
+    """Step `quicklook` (rule plot_vzlusat1_quicklook): L0, L1, L2 of a folder -> one PNG."""
+    plot_quicklook(ctx.inputs.one("l0"), ctx.inputs.one("l1"), ctx.inputs.one("l2"), ctx.outputs.one())

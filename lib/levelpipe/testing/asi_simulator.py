@@ -6,7 +6,7 @@
   with a corner dark level and Poisson noise (deterministic for a seed); REGO is 512x512.
 - `write_calibration_files`: flatfield and Rayleighs IDL saves for a detector.
 - `build_sample`: the documented deterministic command that (re)creates the simulated part of
-  resources/asi:  ``python -m levelpipe.asi.simulate resources/asi``
+  resources/asi:  ``python -m levelpipe.testing.asi_simulator resources/asi``
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from astropy import units as u
 
-from levelpipe.asi.idlsav import write_sav
-from levelpipe.asi.skymap import lens_model_geometry, look_to_latlon, write_lens_model_skymap
+from levelpipe.testing.idlsav_writer import write_sav
+from levelpipe.testing.asi_lens_model import lens_model_geometry, look_to_latlon, write_lens_model_skymap
 
 # Where each family lives below the data server's sort_by_project/ tree (archive.py uses it too).
 PROJECT_PATH = {"themis": "THEMIS/asi", "rego": "GO-Canada/REGO", "trex_nir": "TREx/NIR",

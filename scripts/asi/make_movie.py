@@ -1,6 +1,0 @@
-from levelpipe.runlog import log_to
-
-log_to(snakemake.log[0])
-from levelpipe.asi.products import make_movie  # noqa: E402
-
-make_movie(snakemake.input[0], snakemake.output[0], cfg=snakemake.params.cfg)
