@@ -114,6 +114,14 @@ class FoxsiFamily(Family):
             index.add(name, files)
         return index
 
+    def targets(self, plan, result) -> list[str]:
+        out = []
+        for g in plan.granules:
+            out += [result(self.name, d, f"{g}.nc") for d in ("images", "spectra", "lightcurves")]
+            out += [result(self.name, "quicklook", f"{g}_{p}.png") for p in ("image", "spectrum", "lightcurve",
+                                                                           "housekeeping")]
+        return out
+
     def step_config(self, step: str, settings: FoxsiSettings, granule: str | None) -> dict[str, Any]:
         """Per-granule config: a file's steps get only its flight (and its `files` entry), so a
         change to one flight's constants reruns no other flight's files."""

@@ -1,28 +1,12 @@
-"""FOXSI quicklook PNGs of one telemetry file: counts images, spectra, lightcurves and housekeeping.
-
-Drawn on bare Agg figures (no pyplot state) and saved atomically with no timestamp, so the same
-products give the same PNG bytes.
-"""
+"""FOXSI quicklook PNGs of one telemetry file: counts images, spectra, lightcurves and housekeeping
+(levelpipe.plotting: bare Agg figures, atomic PNGs with no timestamp)."""
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from levelpipe.io import atomic_output, read_netcdf
-
-_DPI = 100
-
-
-def _figure(w: float, h: float) -> Figure:
-    fig = Figure(figsize=(w, h), dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path) -> None:
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=_DPI, metadata={"Software": None})
+from levelpipe.io import read_netcdf
+from levelpipe.plotting import new_figure as _figure
+from levelpipe.plotting import save_png as _save
 
 
 def plot_image(ds, out) -> None:

@@ -1,6 +1,6 @@
 """Settings of the FOXSI chain (config/foxsi.yaml): the one definition of its keys, types, units
 and limits. The schema config/schemas/foxsi.schema.yaml is generated from it
-(``python -m levelpipe.foxsi.settings --write``; tests/foxsi/test_foxsi_settings.py checks they agree).
+(``levelpipe schema --write``; tests/test_skeleton.py checks they agree).
 
 Facts of the flights (launch times, detectors, rotation angles, offsets) come from
 ``../shared/research/foxsi.md`` §3 and live in the YAML, not here; this module only says what
@@ -9,7 +9,6 @@ each key is.
 from __future__ import annotations
 
 import datetime as _dt
-from pathlib import Path
 from typing import Annotated, Literal
 
 import astropy.units as u
@@ -200,20 +199,3 @@ class FoxsiSettings(Settings):
                     raise ValueError(f"flights.{key}: {fn} is already a file of flight {seen[fn]}")
                 seen[fn] = key
         return self
-
-
-SCHEMA_PATH = Path("config") / "schemas" / "foxsi.schema.yaml"
-
-
-def schema_text() -> str:
-    from levelpipe.settings import json_schema, schema_yaml
-    return schema_yaml(json_schema(FoxsiSettings, "FOXSI processing constants (config/foxsi.yaml)"))
-
-
-if __name__ == "__main__":  # python -m levelpipe.foxsi.settings --write [repo]
-    import sys
-    repo = Path(sys.argv[2]) if len(sys.argv) > 2 else Path.cwd()
-    if sys.argv[1:2] == ["--write"]:
-        (repo / SCHEMA_PATH).write_text(schema_text())
-    else:
-        sys.stdout.write(schema_text())
