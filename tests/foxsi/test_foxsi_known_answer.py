@@ -150,7 +150,7 @@ def test_hv_word_and_status():
     w = frame({**FRAME, 13: (1200 << 4) | 1})  # 150 V, ramping up
     tel = decode_bytes(to_bytes(w), "gse")
     from levelpipe.foxsi.l0 import hv_volts
-    assert hv_volts(tel.header[:, 13]).tolist() == [150.0]
+    assert hv_volts(tel.header[:, 13]).to_value("V").tolist() == [150.0]
     ds = level0_from(tel, _ff("foxsi1"), None, s.decode, s.l0)
     assert ds["d0"]["inflight"].values.tolist() == [0]  # 150 V < 190 V
 

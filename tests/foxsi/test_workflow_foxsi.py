@@ -80,6 +80,12 @@ def test_level2_and_products(run):
     assert 0 < float(spec["exposure"].sel(detector=0)) < 600 * 0.002
     img1 = read_netcdf(run / "images" / "foxsi1_gse_sample.nc")
     assert img1.attrs["image_frame"] == "payload"  # no FOXSI-1 pointing file here
+    # every product carries the file's frame counts
+    hk0 = read_netcdf(run / "l0" / "foxsi1_gse_sample_hk.nc")
+    for f in PRODUCTS:
+        ds = read_netcdf(run / f.format(g="foxsi1_gse_sample"))
+        for k in ("frames_decoded", "bad_frames_checksum", "bad_frames_duplicate", "bad_frames_total"):
+            assert ds.attrs[k] == hk0.attrs[k], (f, k)
 
 
 def _snapshot(root: Path) -> dict[str, xr.Dataset]:

@@ -15,6 +15,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 
 from levelpipe.errors import FoxsiError
@@ -114,13 +115,13 @@ def fit_gains(adc: np.ndarray, energy: np.ndarray, degree: int, grid_e: np.ndarr
     return StripGains(grid_e=grid_e, grid_adc=grid_adc, usable=finite & monotonic, source=source)
 
 
-def invert(g: StripGains, asic: np.ndarray, channel: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """Energy (keV) of ADC `value` (common mode removed) on strips (asic, channel): IDL
+def invert(g: StripGains, asic: np.ndarray, channel: np.ndarray, value: np.ndarray) -> u.Quantity:
+    """Energy (Quantity, keV) of ADC `value` (common mode removed) on strips (asic, channel): IDL
     interpol(grid_e, grid_adc[strip], value). NaN where asic/channel < 0 or the strip is unusable."""
     asic, channel, value = np.broadcast_arrays(np.asarray(asic), np.asarray(channel), np.asarray(value, float))
     shape = value.shape
-    a, c, u = asic.ravel().astype(np.int64), channel.ravel().astype(np.int64), value.ravel()
-    ok = (a >= 0) & (a < L.N_ASICS) & (c >= 0) & (c < L.CHANNELS_PER_ASIC) & np.isfinite(u)
+    a, c, val = asic.ravel().astype(np.int64), channel.ravel().astype(np.int64), value.ravel()
+    ok = (a >= 0) & (a < L.N_ASICS) & (c >= 0) & (c < L.CHANNELS_PER_ASIC) & np.isfinite(val)
     a, c = np.where(ok, a, 0), np.where(ok, c, 0)
     ok &= g.usable[a, c]
     n_grid = g.grid_e.size
@@ -129,9 +130,9 @@ def invert(g: StripGains, asic: np.ndarray, channel: np.ndarray, value: np.ndarr
     base = (a * L.CHANNELS_PER_ASIC + c) * n_grid  # each event's strip row in the flat grid
     # value_locate works on increasing or decreasing grids: flip the decreasing ones
     sign = np.where(grid[:, -1] >= grid[:, 0], 1.0, -1.0)[base // n_grid]
-    us = u * sign
-    lo = np.zeros(u.size, np.int64)
-    hi = np.full(u.size, n_grid - 1, np.int64)
+    us = val * sign
+    lo = np.zeros(val.size, np.int64)
+    hi = np.full(val.size, n_grid - 1, np.int64)
     while True:  # bisection: the largest i <= G-2 with x[i] <= u (0 when none), IDL interpol's segment
         open_ = hi - lo > 1
         if not open_.any():
@@ -143,8 +144,8 @@ def invert(g: StripGains, asic: np.ndarray, channel: np.ndarray, value: np.ndarr
     e0, e1 = g.grid_e[lo], g.grid_e[lo + 1]
     x0, x1 = flat[base + lo], flat[base + lo + 1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        e = e0 + (u - x0) * (e1 - e0) / (x1 - x0)
-    return np.where(ok, e, np.nan).reshape(shape)
+        e = e0 + (val - x0) * (e1 - e0) / (x1 - x0)
+    return np.where(ok, e, np.nan).reshape(shape) * u.keV
 
 
 def load_detector_gains(peaks: dict[int, str | os.PathLike | None], degree: int, grid_e: np.ndarray

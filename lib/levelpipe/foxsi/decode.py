@@ -1,8 +1,8 @@
 """Vectorised decoder of FOXSI GSE (``.dat``) and WSMR (``.log``) telemetry.
 
 The FOXSI team's IDL pipeline cuts a file into records at fixed offsets and checks neither sync
-nor checksum (research notes §1a.5, §4): one dropped byte shifts every later frame. This decoder
-instead
+nor checksum (research notes §1a.5, §4): one dropped byte shifts every later frame.
+Decision (fix of §4): this decoder instead
 
 - searches the start sync F628 at every byte offset (both word parities), so dropped or
   inserted bytes cost only the frames they touch;
@@ -159,7 +159,11 @@ def _gather(buf: np.ndarray, starts: np.ndarray, rec: int) -> np.ndarray:
 
 def _xor_ok(recs: np.ndarray, kind: str) -> np.ndarray:
     """Records whose formatter words XOR to 0 (§1a.5). XOR acts byte by byte, so the test is the
-    same in either byte order; for WSMR records the three ground-station words are taken out."""
+    same in either byte order; for WSMR records the three ground-station words are taken out.
+
+    Decision (fix of §4): every record is checked (IDL checks none; gse only the first frame of
+    each 4-frame block).
+    """
     if recs.shape[0] == 0:
         return np.zeros(0, bool)
     if kind == "gse":

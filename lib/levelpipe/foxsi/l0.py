@@ -50,7 +50,8 @@ def wsmr_seconds(wsmr: np.ndarray) -> np.ndarray:
     """Seconds of day of WSMR words A, B, C (§1e): A + 65536 (B >> 15) + (B & 0x3FF) ms + (C & 0x3FF) us.
 
     Decision: no 36 s offset (§1e: the "36-second delay" of FOXSI-2 was a decoding bug), and
-    B[14:10], C[15:10] are masked off, as IDL does.
+    B[14:10], C[15:10] are masked off, as IDL does. Decision (fix of §4): the housekeeping uses
+    the same full seconds (IDL's housekeeping keeps them modulo 65536, 18.2 h early after 65536 s).
     """
     a, b, c = (wsmr[:, i].astype(np.int64) for i in range(3))
     sec = a + (b >> L.WSMR_SECONDS_HIGH_SHIFT) * 65536
@@ -150,9 +151,14 @@ def detector_fields(words: np.ndarray) -> dict[str, np.ndarray]:
             "strip_data": adc, "common_mode": cm, "hit_asic": hit_asic, "hit_strip": hit_strip, "hit_adc": hit_adc}
 
 
-def hv_volts(hv_raw: np.ndarray) -> np.ndarray:
-    """HV in volts from the HV word: (word >> 4) / 8 (§1d.4), without IDL's integer division."""
-    return (hv_raw.astype(np.int64) >> L.HV_VALUE_SHIFT) / L.HV_COUNTS_PER_VOLT
+def hv_volts(hv_raw: np.ndarray) -> u.Quantity:
+    """HV (Quantity, V) from the HV word: (word >> 4) / 8 (§1d.4).
+
+    Decision: the HV value is kept exact ((word >> 4) / 8 V, as gse's data.cpp:975); IDL's
+    integer division (``ishft(HV, -4) / 8``) is used only where IDL selects on it (the
+    200 V selection and error bit 3, ``levelpipe.foxsi.l1.hv_idl``).
+    """
+    return ((np.asarray(hv_raw).astype(np.int64) >> L.HV_VALUE_SHIFT) / L.HV_COUNTS_PER_VOLT) * u.V
 
 
 # ----------------------------------------------------------------------------- housekeeping
@@ -237,7 +243,7 @@ def level0_from(tel: Telemetry, ff: FileFlight, path, decode, l0) -> dict[str, x
             "common_mode": (("event", "asic"), f["common_mode"]),
             "channel_mask": (("event", "asic"), f["channel_mask"]),
             "hv_raw": (("event",), hv_raw[rows]),
-            "inflight": (("event",), (hv_volts(hv_raw[rows]) > inflight_hv).astype(np.int8)),
+            "inflight": (("event",), (hv_volts(hv_raw[rows]).to_value(u.V) > inflight_hv).astype(np.int8)),
             "error_flag": (("event",), (f["common_mode"] > l0.max_common_mode).any(axis=1).astype(np.int8)),
         }
         if sod is not None:
@@ -258,10 +264,14 @@ def level0_from(tel: Telemetry, ff: FileFlight, path, decode, l0) -> dict[str, x
         "housekeeping_raw": (("frame", "hk_channel"), held_channels(tel.counter, hk_words)),
         "command_count": (("frame",), h[:, L.W_COMMAND_COUNT]),
         "command_word": (("frame", "command_part"), h[:, list(L.W_COMMAND)]),
+        # Decision (fix of §1b, §4): the formatter status is word 11, as the XLS and gse have it;
+        # IDL's housekeeping routine reads it from word 10 (housekeeping 1).
         "formatter_status": (("frame",), h[:, L.W_FORMATTER_STATUS]),
         "hv_raw": (("frame",), hv_raw),
         "detector_status": (("frame", "detector"), h[:, list(L.W_DETECTOR_STATUS)]),
-        # Decision: in flight after launch (IDL: wsmr_time > t_launch, §2a.7), for GSE files too.
+        # Decision: in flight after launch (IDL: wsmr_time > t_launch, §2a.7), for GSE files too;
+        # computed per frame, so no record gets IDL's `where` = -1 side effect (§4: the last
+        # FOXSI-2 housekeeping record marked in flight).
         "inflight": (("frame",), (times > ff.launch).astype(np.int8)),
         "error_flag": (("frame",), (step != 1).astype(np.int8)),
     }

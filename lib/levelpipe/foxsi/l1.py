@@ -36,6 +36,7 @@ ERROR_BITS = {  # §2b.8
     "livetime_out_of_range": 64,
 }
 # §2b.3-4: pixel = shift[ASIC] - channel; the n side gives y for Si and x for CdTe.
+# (gse's display maps ASIC 1 to strip + 63 (§4); that is the GSE display only and not used.)
 PIXEL_SHIFT = {"Si": (127, 63, 63, 127), "CdTe": (63, 127, 127, 63)}
 SIDE_AXIS = {"Si": {"n": 1, "p": 0}, "CdTe": {"n": 0, "p": 1}}  # axis 0 = x, 1 = y
 PIXEL_CENTRE = (2 * L.CHANNELS_PER_ASIC - 1) / 2.0  # 63.5 (§2b.5)
@@ -175,7 +176,7 @@ def level1(l0: list[xr.Dataset], hk0: xr.Dataset, *, flight, l1, housekeeping, a
     hv_raw_f = hk0["hv_raw"].values
     hk_data = {
         "frame_counter": (("frame",), hk0["frame_counter"].values),
-        "hv": (("frame",), hv_volts(hv_raw_f)),
+        "hv": (("frame",), hv_volts(hv_raw_f).to_value(u.V)),
         "hv_status": (("frame",), (hv_raw_f & L.HV_STATUS_MASK).astype(np.int8)),
         "attenuator_actuating": (("frame",), ((hk0["formatter_status"].values & L.FORMATTER_STATUS_ATTENUATOR) > 0)
                                  .astype(np.int8)),
@@ -218,7 +219,9 @@ def level1(l0: list[xr.Dataset], hk0: xr.Dataset, *, flight, l1, housekeeping, a
             axis = SIDE_AXIS[material][side]
             xy[:, axis] = pixel_of(material, hit_asic[:, s], hit_strip[:, s])
             # Unverified: §2b.3 says the associated positions use strip_shift = [127, 63] "the same
-            # way"; taken here as the hit's mapping of the same ASIC.
+            # way"; taken here as the hit's mapping of the same ASIC. Decision: associated strips
+            # get detector pixels only, no payload or heliocentric positions (IDL's L2 flips
+            # only index 1 of them back, §2c.3 and §4, which is not copied).
             assoc_pix[:, s] = pixel_of(material, np.where(has[:, s, None], ha[:, s, None], -1), assoc_ch[:, s])
         pix = pixel_arcsec(l1.cdte_pitch_um if material == "CdTe" else l1.si_pitch_um, l1.focal_length_m)
         pay_x, pay_y = payload_coords(material, flight.rotation_deg[d], pix, xy[:, 0], xy[:, 1])
@@ -247,7 +250,9 @@ def level1(l0: list[xr.Dataset], hk0: xr.Dataset, *, flight, l1, housekeeping, a
             bad_live = ~((live >= lo_us) & (live <= hi_us))  # NaN (no trigger time) included
         err |= np.where(bad_live, ERROR_BITS["livetime_out_of_range"], 0).astype(np.uint8)
         # Decision (fix of §4): IDL's `where` returning -1 sets bits 1 and 2 on every detector's
-        # last event; nothing of the kind here.
+        # last event; nothing of the kind here. Decision: IDL sets the error bits only when some
+        # channel mask of the data set is non-zero (§2b.8); here always (the masks may be
+        # unusable, §1c, and a USB file's events deserve their quality bits too).
         part = {
             "time": t, "frame_counter": ds["frame_counter"].values, "frame_time": ds["frame_time"].values,
             "det_num": np.full(n, d, np.int8), "trigger_time": ds["trigger_time"].values,
@@ -256,7 +261,7 @@ def level1(l0: list[xr.Dataset], hk0: xr.Dataset, *, flight, l1, housekeeping, a
             "assoc_channel": assoc_ch, "assoc_adc": assoc_adc, "assoc_pixel": assoc_pix,
             "unrel_channel": unrel_ch, "unrel_adc": unrel_adc,
             "hit_xy_det": xy, "hit_xy_pay": np.stack([pay_x, pay_y], axis=1),
-            "livetime": live, "hv": hv_volts(hv_raw), "inflight": ds["inflight"].values,
+            "livetime": live, "hv": hv_volts(hv_raw).to_value(u.V), "inflight": ds["inflight"].values,
             "l0_error_flag": ds["error_flag"].values, "error_flag": err,
         }
         if wsmr:

@@ -75,8 +75,8 @@ def level2(l1: xr.Dataset, *, flight, l0, l2, peaks: dict[int, str | None],
             flag[sel] |= L2_BITS["no_gain_file"]
             continue
         ha, hs = hit_asic[sel], hit_strip[sel]
-        hit_e[sel] = invert(g, ha, hs, hit_adc[sel] - cmn[sel])
-        assoc_e[sel] = invert(g, ha[..., None], assoc_ch[sel], assoc_adc[sel] - cmn[sel][..., None])
+        hit_e[sel] = invert(g, ha, hs, hit_adc[sel] - cmn[sel]).to_value(u.keV)
+        assoc_e[sel] = invert(g, ha[..., None], assoc_ch[sel], assoc_adc[sel] - cmn[sel][..., None]).to_value(u.keV)
         has = ha >= 0
         no_gain = has & ~g.usable[np.clip(ha, 0, 3), np.clip(hs, 0, 63)]
         flag[sel] |= np.where(no_gain.any(axis=1), L2_BITS["hit_strip_without_gain"], 0).astype(np.uint8)

@@ -18,6 +18,12 @@ from levelpipe.io import read_netcdf
 _US = 1e-6
 
 
+def _provenance(l2: xr.Dataset) -> dict:
+    """The file's frame counts, which every FOXSI product carries (frames_decoded, bad_frames_*)."""
+    keep = ("frames_decoded", "counter_resets", "telemetry_file", "flight_key")
+    return {k: v for k, v in l2.attrs.items() if k in keep or k.startswith("bad_frames_")}
+
+
 def select_events(l2: xr.Dataset, products) -> np.ndarray:
     sel = (l2["error_flag"].values & np.uint8(products.error_mask)) == 0
     if products.require_inflight:
@@ -114,7 +120,7 @@ def image(l2: xr.Dataset, products) -> xr.Dataset:
         {"counts": (("detector", "y", "x"), counts), "counts_combined": (("y", "x"), counts.sum(axis=0, dtype=np.int32))},
         coords={"detector": (("detector",), np.arange(L.N_DETECTORS, dtype=np.int8)),
                 "x": (("x",), 0.5 * (ex[1:] + ex[:-1])), "y": (("y",), 0.5 * (ey[1:] + ey[:-1]))},
-        attrs={"flight": l2.attrs.get("flight", ""), "image_frame": frame, "energy_band_kev": f"{lo} {hi}",
+        attrs={**_provenance(l2), "flight": l2.attrs.get("flight", ""), "image_frame": frame, "energy_band_kev": f"{lo} {hi}",
                "image_centre_arcsec": f"{centre[0]} {centre[1]}", "error_mask": int(products.error_mask)},
     )
 
@@ -141,7 +147,7 @@ def spectrum(l2: xr.Dataset, hk1: xr.Dataset, *, flight, l1, products) -> xr.Dat
          "energy_bounds": (("energy", "nv"), np.stack([edges[:-1], edges[1:]], axis=1))},
         coords={"detector": (("detector",), np.arange(L.N_DETECTORS, dtype=np.int8)),
                 "energy": (("energy",), 0.5 * (edges[1:] + edges[:-1]), {"bounds": "energy_bounds"})},
-        attrs={"flight": l2.attrs.get("flight", ""), "error_mask": int(products.error_mask),
+        attrs={**_provenance(l2), "flight": l2.attrs.get("flight", ""), "error_mask": int(products.error_mask),
                "energy_side": l2.attrs.get("energy_side", "")},
     )
 
@@ -173,7 +179,7 @@ def lightcurve(l2: xr.Dataset, hk1: xr.Dataset, *, flight, l1, products) -> xr.D
          "count_rate": (("time", "detector"), rate)},
         coords={"time": (("time",), t0 + (np.arange(nbins) * bin_ns + bin_ns // 2).astype("timedelta64[ns]")),
                 "detector": (("detector",), np.arange(L.N_DETECTORS, dtype=np.int8))},
-        attrs={"flight": l2.attrs.get("flight", ""), "bin_s": float(cfg.bin_s.to_value(u.s)),
+        attrs={**_provenance(l2), "flight": l2.attrs.get("flight", ""), "bin_s": float(cfg.bin_s.to_value(u.s)),
                "energy_band_kev": f"{lo} {hi}", "error_mask": int(products.error_mask)},
     )
 
