@@ -121,7 +121,7 @@ def main() -> None:
     files = make_files()
     lim = DecodeLimits.from_settings(s.decode)
     sizes = {k: p.stat().st_size / 1e6 for k, p in files.items()}
-    print(f"files: " + ", ".join(f"{p.name} {sizes[k]:.1f} MB" for k, p in files.items()))
+    print("files: " + ", ".join(f"{p.name} {sizes[k]:.1f} MB" for k, p in files.items()))
     cases = {
         "raw->L0 .dat (levelpipe)": ("gse", lambda: level0(files["gse"], flights=s.flights, files=s.files,
                                                           decode=s.decode, l0=s.l0)),

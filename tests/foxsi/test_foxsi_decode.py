@@ -52,7 +52,8 @@ def test_one_percent_of_frames_damaged_per_kind(kind, order):
 def test_chunk_size_changes_nothing():
     sim = _simulate(kind="wsmr", n_frames=3000, faults=ALL_FAULTS, seed=11)
     big = decode_bytes(sim.data, "wsmr")
-    for chunk in (1 << 16, 70_001):
+    assert big.faults == sim.fault_counts
+    for chunk in (1 << 16, 70_001, 131_071, 200_003):  # chunk edges fall inside good and damaged frames
         small = decode_bytes(sim.data, "wsmr", DecodeLimits(chunk_bytes=chunk))
         assert small.faults == big.faults and np.array_equal(small.header, big.header)
         assert all(np.array_equal(a[1], b[1]) for a, b in zip(small.events, big.events))

@@ -57,7 +57,7 @@ def test_level0_holds_the_simulated_frames_and_fault_counts(run, truths):
             assert hk.attrs[f"bad_frames_{kind}"] == n, (g, kind)
         for d in range(7):
             ds = read_netcdf(run / "l0" / f"{g}_d{d}.nc")
-            assert ds.attrs[f"bad_frames_total"] == hk.attrs["bad_frames_total"]
+            assert ds.attrs["bad_frames_total"] == hk.attrs["bad_frames_total"]
             block = sim.frames[intact, 23 + 33 * d: 56 + 33 * d]
             rows = np.flatnonzero(block[:, :32].any(axis=1))
             assert ds["trigger_time"].values.tolist() == block[rows, 0].tolist()

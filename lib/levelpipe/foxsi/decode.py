@@ -305,7 +305,10 @@ def decode_file(path: str | os.PathLike, lim: DecodeLimits | None = None, kind: 
 def decode_bytes(data: bytes | np.ndarray, kind: str, lim: DecodeLimits | None = None,
                  path: str | os.PathLike | None = None) -> Telemetry:
     """`decode_file` on bytes in memory; `path` only names the data in errors."""
-    arr = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else np.asarray(data, np.uint8)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        arr = np.frombuffer(data, np.uint8)
+    else:
+        arr = np.asarray(data, np.uint8)
     if arr.size == 0:
         raise FoxsiError("empty file", path)
     return _decode(_Reader(None, arr), kind, lim or DecodeLimits(), Path(path) if path else None)
@@ -322,7 +325,9 @@ def _decode(reader: _Reader, kind: str, lim: DecodeLimits, path: Path | None) ->
     sync = _bytes_of(L.SYNC_START, order)
 
     accepted, failed, unpaired, cut = [], [], [], []
-    headers, wsmrs, event_rows, event_words = [], [], [[] for _ in range(L.N_DETECTORS)], [[] for _ in range(L.N_DETECTORS)]
+    headers, wsmrs = [], []
+    event_rows = [[] for _ in range(L.N_DETECTORS)]
+    event_words = [[] for _ in range(L.N_DETECTORS)]
     n_before = 0
     prev_end = 0
     pos = 0
@@ -363,6 +368,9 @@ def _decode(reader: _Reader, kind: str, lim: DecodeLimits, path: Path | None) ->
         bad = bad[~_overlaps(bad, good, rec)]
         lone = hits[complete & ~paired]
         short = hits[~complete]
+        # (hits inside the previous chunk's last record go before thinning, or one of them could
+        # take the place of the start of a damaged frame right after it)
+        lone, short = lone[lone + pos >= prev_end], short[short + pos >= prev_end]
         inside = np.sort(np.concatenate([good, bad]))
         lone = _thin(lone[~_inside(lone, inside, rec)], rec // 2)
         short = _thin(short[~_inside(short, inside, rec)], rec // 2)
@@ -519,10 +527,12 @@ def _same_content(tel: Telemetry, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Whether frames a[k] and b[k] hold the same words (header, and each detector's block)."""
     equal = (tel.header[a] == tel.header[b]).all(axis=1)
     for rows, words in tel.events:
-        ia = np.searchsorted(rows, a)
-        ib = np.searchsorted(rows, b)
-        has_a = (ia < rows.size) & (rows[np.minimum(ia, max(rows.size - 1, 0))] == a) if rows.size else np.zeros(a.size, bool)
-        has_b = (ib < rows.size) & (rows[np.minimum(ib, max(rows.size - 1, 0))] == b) if rows.size else np.zeros(b.size, bool)
+        if rows.size == 0:
+            continue  # neither frame has this detector's block
+        last = rows.size - 1
+        ia, ib = np.searchsorted(rows, a), np.searchsorted(rows, b)
+        has_a = (ia < rows.size) & (rows[np.minimum(ia, last)] == a)
+        has_b = (ib < rows.size) & (rows[np.minimum(ib, last)] == b)
         both = has_a & has_b
         same_block = np.ones(a.size, bool)
         if both.any():

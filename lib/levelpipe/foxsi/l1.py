@@ -318,7 +318,7 @@ def level1(l0: list[xr.Dataset], hk0: xr.Dataset, *, flight, l1, housekeeping, a
 
 
 def write_l1(ctx) -> None:
-    """Step `l1` (rule calibrate_foxsi_l1): the L0 files of one telemetry file -> results/foxsi/l1/<granule>{,_hk}.nc."""
+    """Step `l1` (rule calibrate_foxsi_l1): a telemetry file's L0 -> results/foxsi/l1/<granule>{,_hk}.nc."""
     s = ctx.settings
     dets = [read_netcdf(ctx.inputs.one(f"d{d}")) for d in range(L.N_DETECTORS)]
     hk0 = read_netcdf(ctx.inputs.one("hk"))

@@ -117,10 +117,12 @@ def image(l2: xr.Dataset, products) -> xr.Dataset:
     counts = counts.astype(np.int32)
     lo, hi = cfg.energy_band_kev.to_value(u.keV)
     return xr.Dataset(
-        {"counts": (("detector", "y", "x"), counts), "counts_combined": (("y", "x"), counts.sum(axis=0, dtype=np.int32))},
+        {"counts": (("detector", "y", "x"), counts),
+         "counts_combined": (("y", "x"), counts.sum(axis=0, dtype=np.int32))},
         coords={"detector": (("detector",), np.arange(L.N_DETECTORS, dtype=np.int8)),
                 "x": (("x",), 0.5 * (ex[1:] + ex[:-1])), "y": (("y",), 0.5 * (ey[1:] + ey[:-1]))},
-        attrs={**_provenance(l2), "flight": l2.attrs.get("flight", ""), "image_frame": frame, "energy_band_kev": f"{lo} {hi}",
+        attrs={**_provenance(l2), "flight": l2.attrs.get("flight", ""), "image_frame": frame,
+               "energy_band_kev": f"{lo} {hi}",
                "image_centre_arcsec": f"{centre[0]} {centre[1]}", "error_mask": int(products.error_mask)},
     )
 
@@ -211,7 +213,7 @@ def write_spectrum(ctx) -> None:
 
 
 def write_lightcurve(ctx) -> None:
-    """Step `lightcurve` (rule make_foxsi_lightcurves): L2 + L1 housekeeping -> results/foxsi/lightcurves/<granule>.nc."""
+    """Step `lightcurve` (rule make_foxsi_lightcurves): L2 + L1 hk -> results/foxsi/lightcurves/<granule>.nc."""
     s = ctx.settings
     l2, hk = _inputs(ctx)
     ds = lightcurve(l2, hk, flight=s.flights[l2.attrs["flight_key"]], l1=s.l1, products=s.products)

@@ -94,7 +94,8 @@ class HousekeepingSettings(Settings):
     """Conversions of the 12-bit housekeeping values (notes §1d.2) and the detector thermistors."""
 
     full_scale: float = Field(gt=0, description="raw value at full scale (12 bit: 4095)")
-    t_ref_zero_raw: float = Field(description="T_ref [degC] = (raw - t_ref_zero_raw) x t_ref_degc_per_raw + t_ref_at_zero_degc")
+    t_ref_zero_raw: float = Field(
+        description="T_ref [degC] = (raw - t_ref_zero_raw) x t_ref_degc_per_raw + t_ref_at_zero_degc")
     t_ref_degc_per_raw: float
     t_ref_at_zero_degc: float
     plus_5v_full_scale_v: float = Field(description="+5 V = this x raw / full_scale")

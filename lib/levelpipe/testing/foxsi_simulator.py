@@ -166,13 +166,15 @@ def _strips_of(material: str, x: np.ndarray, y: np.ndarray):
     """(n-side asic, channel), (p-side asic, channel) firing for pixel (x, y): the inverse of
     the notes' §2b.3 (Si) and §2b.4 (CdTe) mappings."""
     if material == "Si":
-        # x from the p side: ASIC 2 -> 63 - ch, ASIC 3 -> 127 - ch; y from the n side: ASIC 0 -> 127 - ch, ASIC 1 -> 63 - ch
+        # x from the p side: ASIC 2 -> 63 - ch, ASIC 3 -> 127 - ch;
+        # y from the n side: ASIC 0 -> 127 - ch, ASIC 1 -> 63 - ch
         p_asic = np.where(x <= 63, 2, 3)
         p_ch = np.where(x <= 63, 63 - x, 127 - x)
         n_asic = np.where(y >= 64, 0, 1)
         n_ch = np.where(y >= 64, 127 - y, 63 - y)
     else:
-        # x from the n side: ASIC 0 -> 63 - ch, ASIC 1 -> 127 - ch; y from the p side: ASIC 2 -> 127 - ch, ASIC 3 -> 63 - ch
+        # x from the n side: ASIC 0 -> 63 - ch, ASIC 1 -> 127 - ch;
+        # y from the p side: ASIC 2 -> 127 - ch, ASIC 3 -> 63 - ch
         n_asic = np.where(x <= 63, 0, 1)
         n_ch = np.where(x <= 63, 63 - x, 127 - x)
         p_asic = np.where(y >= 64, 2, 3)
