@@ -39,7 +39,7 @@ class DecodeLimits:
 
     byteorder: str = "auto"
     sniff_bytes: int = 1 << 20
-    chunk_bytes: int = 32 << 20
+    chunk_bytes: int = 8 << 20
     slot_tolerance_bytes: int = 16
     max_missing_run: int = 1 << 20
     max_overlap_rounds: int = 8
