@@ -80,6 +80,7 @@ def frame_times(tel: Telemetry, ff: FileFlight, path, max_missing_run: int, cloc
     reset = counter_resets(tel.counter, clock, max_missing_run)
     segment = np.concatenate([[0], np.cumsum(reset)])
     if tel.wsmr is not None:
+        # Decision: a .log file has no date; its seconds of day are of the flight's launch day.
         sod = wsmr_seconds(tel.wsmr)
         offset = sod - clock_s
         med = np.zeros(n)

@@ -88,8 +88,9 @@ def livetime_us(trigger_time: np.ndarray, frame_time: np.ndarray, det: np.ndarra
 
     Decision (fix of §4): IDL adds 2^16 x 0.1 when the result is negative but never subtracts it,
     so a trigger before a rollover of the clock's 16 LSBs gives livetime + 6553.6 us; here the
-    result is taken modulo 2^16 ticks in both directions. Computed in double precision for
-    trigger_time > 0 only (0 means no trigger); NaN otherwise.
+    result is taken modulo 2^16 ticks in both directions. Computed for trigger_time > 0 only
+    (0 means no trigger); NaN otherwise. Unverified: computed in double precision; the notes do
+    not say whether IDL's 0.1 is a single- or double-precision constant.
     Decision: IDL computes it only when some channel mask of the data set is non-zero (§2b.1);
     here always, since the masks are documented as unreliable (§1c) and the formula does not
     use them.

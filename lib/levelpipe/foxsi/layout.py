@@ -74,6 +74,8 @@ SIDES = ("n", "p")  # hit index [0] = n side, [1] = p side (§1c)
 EVENT_TEST_WORDS = 32
 
 # §1d.1: housekeeping channel of word W_HOUSEKEEPING[k] in phase (frame_counter & 3) p.
+# Unverified: the notes list the four channels of each phase without naming their words; they
+# are taken in word order (f6, f10, f14, f18).
 HOUSEKEEPING_PHASES = 4
 HOUSEKEEPING_CHANNELS = (
     ("t_ref", "plus_5v", "minus_5v", "v3p3"),
@@ -81,7 +83,9 @@ HOUSEKEEPING_CHANNELS = (
     ("therm4", "therm5", "therm6", "therm7"),
     ("therm8", "therm9", "therm10", "therm11"),
 )
-HOUSEKEEPING_RAW_MASK = 0x0FFF  # §1d.2: raw values are 12-bit
+# §1d.2: raw values are 12-bit. Decision: the channel value is the word's 12 low bits (the raw
+# word stays in L0); the notes do not say what, if anything, the upper 4 bits carry.
+HOUSEKEEPING_RAW_MASK = 0x0FFF
 
 # §1e: WSMR time words A, B, C (record words 1..3).
 WSMR_SECONDS_HIGH_SHIFT = 15  # seconds = A + 65536 (B >> 15)
