@@ -85,10 +85,22 @@ def test_index_one_granule_per_telemetry_file_with_its_files(tmp_path):
 
 
 def test_step_config_holds_only_the_granule_flight():
+    """A change to one flight's constants changes the params (and so reruns) only its files."""
+    from types import SimpleNamespace
+
+    from levelpipe.family import Plan
     s = settings()
     cfg = FAMILY.step_config("l0", s, "foxsi2_wsmr_sample")
     assert list(cfg["flights"]) == ["foxsi2"] and list(cfg["files"]) == ["foxsi2_wsmr_sample.log"]
     assert list(FAMILY.step_config("l2", s, "sub/data_121102_114631")["flights"]) == ["foxsi1"]
+    changed = load_settings(FoxsiSettings, REPO / "config" / "foxsi.yaml",
+                            {"flights": {"foxsi1": {"keep_only_nominal_hv": True}}})
+    for step in FAMILY.steps:
+        before, after = Plan(FAMILY, s, RESOURCES).params(step), Plan(FAMILY, changed, RESOURCES).params(step)
+        for g in ("foxsi1_gse_sample", "foxsi2_wsmr_sample"):
+            w = SimpleNamespace(recording=g)
+            reads_flights = "flights" in FAMILY.steps[step].sections
+            assert (before(w) != after(w)) == (reads_flights and g == "foxsi1_gse_sample"), (step, g)
 
 
 def test_bundled_samples_regenerate_byte_for_byte(tmp_path):
