@@ -93,7 +93,7 @@ class Run:
             fam = get_family(name)
             manifest = self.config.manifests.get(name)
             out[name] = Plan(fam, lambda name=name: self.settings(name), self.config.inputs.get(name, ""),
-                             manifest=manifest, workflow_dir=self.workflow_dir,
+                             manifest=manifest, workflow_dir=self.workflow_dir, active=name in self.missions,
                              code_digest=lambda step, pkg=fam.package: step_code_digest(step, pkg))
         return out
 
