@@ -90,9 +90,9 @@ def test_step_config_holds_only_the_granule_flight():
 
     from levelpipe.family import Plan
     s = settings()
-    cfg = FAMILY.step_config("l0", s, "foxsi2_wsmr_sample")
+    cfg = FAMILY.step_config("l0", s.plain(), "foxsi2_wsmr_sample")
     assert list(cfg["flights"]) == ["foxsi2"] and list(cfg["files"]) == ["foxsi2_wsmr_sample.log"]
-    assert list(FAMILY.step_config("l2", s, "sub/data_121102_114631")["flights"]) == ["foxsi1"]
+    assert list(FAMILY.step_config("l2", s.plain(), "sub/data_121102_114631")["flights"]) == ["foxsi1"]
     changed = load_settings(FoxsiSettings, REPO / "config" / "foxsi.yaml",
                             {"flights": {"foxsi1": {"keep_only_nominal_hv": True}}})
     for step in FAMILY.steps:
@@ -100,7 +100,8 @@ def test_step_config_holds_only_the_granule_flight():
         for g in ("foxsi1_gse_sample", "foxsi2_wsmr_sample"):
             w = SimpleNamespace(recording=g)
             reads_flights = "flights" in FAMILY.steps[step].sections
-            assert (before(w) != after(w)) == (reads_flights and g == "foxsi1_gse_sample"), (step, g)
+            got = [p(w) if callable(p) else p for p in (before, after)]
+            assert (got[0] != got[1]) == (reads_flights and g == "foxsi1_gse_sample"), (step, g)
 
 
 def test_bundled_samples_regenerate_byte_for_byte(tmp_path):

@@ -53,27 +53,29 @@ class FoxsiFamily(Family):
         "tracking": "tracking (altitude) text file of the flight",
     }
     required_roles = ("telemetry",)
-    # Memory: peak RSS (VmHWM) of each step run alone on the benchmark's 210 MB WSMR file
-    # (405k frames, 141k events): l0 283 MB at 210 MB in; l1 407 MB at 21 MB of L0 files;
-    # l2 227 MB at 9.8 MB; spectrum 363 MB at 33 MB; rounded up.
+    # steps that read `flights` or `files` get only their granule's flight (see step_config)
+    per_granule_config = frozenset({"l0", "l1", "l2", "spectrum", "lightcurve"})
+    # Memory, per MB of the granule's raw files: peak RSS (VmHWM) of each step run alone on the
+    # benchmark's 210 MB WSMR file (405k frames, 141k events): l0 283 MB, l1 407 MB, l2 227 MB,
+    # spectrum 363 MB; rounded up.
     steps = {
         "l0": Step(rule="decode_foxsi_l0", function="levelpipe.foxsi.l0:write_l0", level="L0",
                    sections=("flights", "files", "decode", "l0"), tables=("l0_detector", "l0_housekeeping"),
-                   mem_mb=200, mem_mb_per_input_mb=1.0),
+                   mem_mb=200, mem_mb_per_input_mb=0.8),
         "l1": Step(rule="calibrate_foxsi_l1", function="levelpipe.foxsi.l1:write_l1", level="L1",
                    sections=("flights", "l1", "housekeeping", "ancillary"), tables=("l1", "l1_housekeeping"),
-                   mem_mb=200, mem_mb_per_input_mb=14.0),
+                   mem_mb=200, mem_mb_per_input_mb=1.2),
         "l2": Step(rule="calibrate_foxsi_l2", function="levelpipe.foxsi.l2:write_l2", level="L2",
-                   sections=("flights", "l0", "l2"), tables=("l2",), mem_mb=150, mem_mb_per_input_mb=10.0),
+                   sections=("flights", "l0", "l2"), tables=("l2",), mem_mb=150, mem_mb_per_input_mb=0.6),
         "image": Step(rule="make_foxsi_images", function="levelpipe.foxsi.products:write_image",
                       level="L2 image", sections=("products",), tables=("image",), mem_mb=150,
-                      mem_mb_per_input_mb=8.0),
+                      mem_mb_per_input_mb=1.2),
         "spectrum": Step(rule="make_foxsi_spectra", function="levelpipe.foxsi.products:write_spectrum",
                          level="L2 spectrum", sections=("flights", "l1", "products"), tables=("spectrum",),
-                         mem_mb=150, mem_mb_per_input_mb=8.0),
+                         mem_mb=150, mem_mb_per_input_mb=1.2),
         "lightcurve": Step(rule="make_foxsi_lightcurves", function="levelpipe.foxsi.products:write_lightcurve",
                            level="L2 lightcurve", sections=("flights", "l1", "products"), tables=("lightcurve",),
-                           mem_mb=150, mem_mb_per_input_mb=8.0),
+                           mem_mb=150, mem_mb_per_input_mb=1.2),
         "quicklook": Step(rule="plot_foxsi_quicklook", function="levelpipe.foxsi.quicklook:write_quicklook",
                           level="L2 quicklook", mem_mb=400),
     }
@@ -122,13 +124,14 @@ class FoxsiFamily(Family):
                                                                            "housekeeping")]
         return out
 
-    def step_config(self, step: str, settings: FoxsiSettings, granule: str | None) -> dict[str, Any]:
+    def step_config(self, step: str, plain, granule: str | None) -> dict[str, Any]:
         """Per-granule config: a file's steps get only its flight (and its `files` entry), so a
-        change to one flight's constants reruns no other flight's files."""
-        cfg = super().step_config(step, settings, granule)
-        if granule is None:
+        change to one flight's constants reruns no other flight's files. `plain`: the settings
+        as plain data (Settings.plain())."""
+        cfg = super().step_config(step, plain, granule)
+        if granule is None or not ({"flights", "files"} & set(cfg)):
             return cfg
-        key = self._flight_key(granule, settings)
+        key = self._flight_key(granule, plain)
         if key is None:
             return cfg
         if "flights" in cfg:
@@ -139,10 +142,11 @@ class FoxsiFamily(Family):
         return cfg
 
     @staticmethod
-    def _flight_key(granule: str, settings: FoxsiSettings) -> str | None:
+    def _flight_key(granule: str, plain) -> str | None:
+        """The flight of a granule (a telemetry file's path without its suffix), from the names."""
         stem = granule.rsplit("/", 1)[-1]
-        keys = {key for key, fl in settings.flights.items() for fn in fl.flight_files if Path(fn).stem == stem}
-        keys |= {f.flight for fn, f in settings.files.items() if Path(fn).stem == stem}
+        keys = {key for key, fl in plain["flights"].items() for fn in fl["flight_files"] if Path(fn).stem == stem}
+        keys |= {f["flight"] for fn, f in plain["files"].items() if Path(fn).stem == stem}
         return keys.pop() if len(keys) == 1 else None
 
 
