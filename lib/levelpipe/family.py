@@ -37,6 +37,7 @@ from levelpipe.settings import Settings
 #: family name (the config key) -> module defining FAMILY
 REGISTRY: dict[str, str] = {
     "vzlusat1": "levelpipe.timepix.family",
+    "foxsi": "levelpipe.foxsi.family",
     "asi": "levelpipe.asi.family",
     "minxss": "levelpipe.minxss.family",
 }

@@ -20,7 +20,7 @@ from levelpipe.settings import Settings, load_settings, validate
 
 
 #: Families whose rules are not on the skeleton yet (their rules file loads its own config).
-LEGACY_FAMILIES = ("foxsi",)
+LEGACY_FAMILIES: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1)
