@@ -20,7 +20,7 @@ include: "rules/common.smk"
 
 rule all:
     input:
-        lambda wildcards: RUN.targets(TARGETS),
+        lambda wildcards: RUN.targets(),
     default_target: True
 
 
