@@ -11,7 +11,6 @@ bisection that returns the segment IDL's ``value_locate`` picks.
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,33 +18,10 @@ import astropy.units as u
 import numpy as np
 
 from levelpipe.errors import FoxsiError
+from levelpipe.io.idlsav import read_sav
 from levelpipe.foxsi import layout as L
 
 MAX_PEAKS_BYTES = 1 << 20  # the real files are 22-26 kB
-_SAV_HEADER = b"SR\x00\x04"
-
-
-def _check_sav(path: Path, raw: bytes) -> None:
-    """Refuse what is not a plain IDL save file before scipy reads it.
-
-    scipy's readsav follows each record's next-record offset; a record pointing at itself or
-    backwards loops forever (issue 12). So the record chain is walked here first: every offset
-    must move forward and stay inside the file, and an END marker must be reached.
-    """
-    if raw[:4] != _SAV_HEADER:
-        raise FoxsiError("not an IDL save file (no SR header)", path)
-    pos = 4
-    for _ in range(10_000):
-        if pos + 12 > len(raw):
-            raise FoxsiError("IDL save file ends inside a record header", path, f"byte {pos}")
-        rectype, lo, hi = struct.unpack(">iII", raw[pos: pos + 12])
-        if rectype == 6:  # END_MARKER
-            return
-        nxt = lo | (hi << 32)
-        if nxt <= pos or nxt > len(raw):
-            raise FoxsiError(f"IDL save record at byte {pos} points to byte {nxt}", path)
-        pos = nxt
-    raise FoxsiError("IDL save file with more than 10000 records", path)
 
 
 def read_peaks(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -53,21 +29,17 @@ def read_peaks(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
     IDL's peaks[npeak, 64, 4, 2] arrives from scipy as (2, 4, 64, npeak): [0] ADC, [1] keV.
     """
-    from scipy.io import readsav
-
     path = Path(path)
     try:
         size = path.stat().st_size
-        if size > MAX_PEAKS_BYTES:
-            raise FoxsiError(f"{size} bytes: larger than any peaks file ({MAX_PEAKS_BYTES} limit)", path)
-        raw = path.read_bytes()
     except OSError as err:
         raise FoxsiError(f"cannot read ({err.strerror})", path) from None
-    _check_sav(path, raw)
-    try:
-        peaks = readsav(str(path))["peaks"]
-    except Exception as err:  # noqa: BLE001 - scipy raises bare Exceptions, KeyError, struct/zlib errors
-        raise FoxsiError(f"not a FOXSI peaks file ({type(err).__name__}: {err})", path) from None
+    if size > MAX_PEAKS_BYTES:
+        raise FoxsiError(f"{size} bytes: larger than any peaks file ({MAX_PEAKS_BYTES} limit)", path)
+    data = read_sav(path, error=FoxsiError)  # checks the record chain before scipy reads it
+    if "peaks" not in data:
+        raise FoxsiError("not a FOXSI peaks file (no 'peaks' variable)", path)
+    peaks = data["peaks"]
     peaks = np.asarray(peaks)
     if peaks.ndim != 4 or peaks.shape[:3] != (2, L.N_ASICS, L.CHANNELS_PER_ASIC) or not 2 <= peaks.shape[3] <= 64 \
             or peaks.dtype.kind not in "fiu":
