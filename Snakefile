@@ -20,7 +20,7 @@ include: "rules/common.smk"
 
 rule all:
     input:
-        lambda wildcards: RUN.targets(TARGETS),
+        lambda wildcards: RUN.targets(),
     default_target: True
 
 
@@ -28,3 +28,4 @@ include: "rules/vzlusat1.smk"
 include: "rules/foxsi.smk"
 include: "rules/asi.smk"
 include: "rules/jets.smk"
+include: "rules/minxss.smk"

@@ -56,7 +56,7 @@ for m in run.missions:
     plan = run.plans[m]
     plan.index
     plan.params(next(iter(plan.family.steps)))
-print(len(run.targets({})))
+print(len(run.targets()))
 """
 
 

@@ -37,8 +37,10 @@ from levelpipe.settings import Settings
 #: family name (the config key) -> module defining FAMILY
 REGISTRY: dict[str, str] = {
     "vzlusat1": "levelpipe.timepix.family",
+    "foxsi": "levelpipe.foxsi.family",
     "asi": "levelpipe.asi.family",
     "jets": "levelpipe.jets.family",
+    "minxss": "levelpipe.minxss.family",
 }
 
 
@@ -214,7 +216,7 @@ class Plan:
         cache = self.__dict__.setdefault("_raw_mb", {})
         if granule not in cache:
             total = 0
-            for p in self.index[granule].all_files():
+            for p in set(self.index[granule].all_files()):  # a file listed under several roles counts once
                 try:
                     total += os.stat(p).st_size
                 except OSError:
