@@ -15,7 +15,7 @@ from conftest import REPO, RESOURCES
 from levelpipe.errors import ConfigError, LevelpipeError
 from levelpipe.family import REGISTRY, families, get_family
 from levelpipe.index import GranuleIndex, check_granule_name, read_manifest
-from levelpipe.io.variables import apply_table, bad_count_attrs, load_table, parse_table, tables
+from levelpipe.io.variables import apply_table, bad_count_attrs, parse_table, tables
 from levelpipe.provenance import code_digest, import_closure
 from levelpipe.settings import load_settings
 
