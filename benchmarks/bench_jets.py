@@ -1,13 +1,14 @@
 """Solar Jet Hunter speed targets, printed (not asserted): medians of interleaved rounds, wall
 and CPU time, peers in the same run.
 
-1. events/s, HEK JSON -> SQLite: the real hek_1.txt records repeated with new ids
-   (kb_archivid, SOL_standard) to JETS_BENCH_HEK records; ours only (no offline peer parses a
-   HEK response file).
+1. events/s, HEK JSON -> SQLite: the real hek_1.txt records (../shared/data/jets; without it
+   the bundled simulated record) repeated with new ids (kb_archivid, SOL_standard) to
+   JETS_BENCH_HEK records; ours only (no offline peer parses a HEK response file).
 2. frames/s, FITS -> PNG: the bundled cutouts at the config's 1920 x 1440 px; peer: the seed's
    way (pyplot figure at 300 dpi, sunpy ``Map.plot``, ``savefig``).
-3. classifications/s, import -> catalogue: the real class.csv + old.csv repeated with new
-   classification and subject ids to >= JETS_BENCH_CLASSIFICATIONS rows; ours (read_export +
+3. classifications/s, import -> catalogue: the real class.csv + old.csv (../shared/data/jets;
+   without it the bundled simulated export) repeated with new classification and subject ids
+   to >= JETS_BENCH_CLASSIFICATIONS rows; ours (read_export +
    aggregate + build_catalogue) beside panoptes_aggregation's own command line (``extract`` per
    workflow + ``reduce`` per extractor, run as subprocesses, CPU from RUSAGE_CHILDREN) on the
    same file and configs. The CLI stops at the reductions; ours goes on to the catalogue.
@@ -30,6 +31,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "resources" / "jets"
+#: the real files are not in the bundle (licence unknown, resources/jets/SOURCE.md)
+REAL = Path(os.environ.get("LEVELPIPE_SHARED_DATA", REPO.parent / "shared" / "data")) / "jets"
+HEK_FILE = REAL / "hek_1.txt" if (REAL / "hek_1.txt").is_file() else BUNDLE / "hek" / "sample_simulated_hek.txt"
+EXPORTS = [REAL / f for f in ("class.csv", "old.csv")] if (REAL / "class.csv").is_file() \
+    else [BUNDLE / "classifications" / "sample_simulated_15803.csv"]
 ROUNDS = int(os.environ.get("JETS_BENCH_ROUNDS", "3"))
 N_HEK = int(os.environ.get("JETS_BENCH_HEK", "20000"))
 N_CLS = int(os.environ.get("JETS_BENCH_CLASSIFICATIONS", "20000"))
@@ -62,7 +68,8 @@ def report(title, n, unit, results):
 
 def bench_hek(tmp: Path, s) -> None:
     from levelpipe.jets import hek
-    recs = json.loads((BUNDLE / "hek" / "hek_1.txt").read_text().split("\n", 1)[1])["result"]
+    print(f"HEK records from {HEK_FILE}")
+    recs = json.loads(HEK_FILE.read_text().split("\n", 1)[1])["result"]
     out = []
     for k in range(N_HEK):
         r = dict(recs[k % len(recs)])
@@ -112,8 +119,8 @@ def bench_png(tmp: Path, s) -> None:
 
 
 def _repeated_export(tmp: Path) -> tuple[Path, int]:
-    parts = [pd.read_csv(BUNDLE / "classifications" / f, dtype=str, keep_default_na=False)
-             for f in ("class.csv", "old.csv")]
+    print(f"classifications from {', '.join(map(str, EXPORTS))}")
+    parts = [pd.read_csv(f, dtype=str, keep_default_na=False) for f in EXPORTS]
     base = pd.concat(parts, ignore_index=True)
     copies = -(-N_CLS // len(base))
     frames = []
@@ -136,8 +143,9 @@ def bench_classifications(tmp: Path, s) -> None:
     from levelpipe.jets import classifications as cls
     from levelpipe.jets import hek
     export, n = _repeated_export(tmp)
-    events = hek.events_table(hek.read_hek_response(BUNDLE / "hek" / "hek_1.txt", max_bytes=10 ** 8).reports, 304)
-    workflows = [w for w in s.aggregation.workflows if w.workflow_id in (15803, 13958)]
+    events = hek.events_table(hek.read_hek_response(HEK_FILE, max_bytes=10 ** 8).reports, 304)
+    present = set(pd.read_csv(export, usecols=["workflow_id"])["workflow_id"])   # the simulated export: 15803 only
+    workflows = [w for w in s.aggregation.workflows if w.workflow_id in (15803, 13958) and w.workflow_id in present]
     aggregation = s.aggregation.model_copy(update={"workflows": workflows})
     configs = []
     for wf in workflows:

@@ -1,5 +1,7 @@
 """Aggregation: ours equals panoptes_aggregation's own command line on the same input and
-config (after our documented per-user filter), and the §6.2 faults stay out of our results."""
+config (after our documented per-user filter), and the §6.2 faults stay out of our results.
+Inputs: the bundled simulated export, and the real class.csv / old.csv of ../shared/data/jets
+(those cases skip without it). Our aggregation of each input is computed once per module."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -13,10 +15,12 @@ from levelpipe.errors import ConfigError
 from levelpipe.jets import aggregation as agg
 from levelpipe.jets import classifications as cls
 
-from conftest import shared_data
-from jets_testlib import BUNDLE, settings
+from jets_testlib import SIMULATED_EXPORT, real, settings
 
-EXPORTS = BUNDLE / "classifications"
+
+def _input(name):
+    """An export by name: the bundled simulated one, or a real one of ../shared/data/jets."""
+    return SIMULATED_EXPORT if name == SIMULATED_EXPORT.name else real(name)
 
 
 def cli(command, *args, cwd):
@@ -75,11 +79,11 @@ def _csv_frame(df_or_path, tmp_path, name):
     return pd.read_csv(df_or_path, dtype=str, keep_default_na=False)
 
 
-@pytest.mark.parametrize("files, workflow_id", [(["class.csv", "sample_simulated_15803.csv"], 15803),
+@pytest.mark.parametrize("files, workflow_id", [([SIMULATED_EXPORT.name], 15803), (["class.csv"], 15803),
                                                 (["old.csv"], 13958)])
 def test_same_extracts_and_clusters_as_the_panoptes_cli(tmp_path, files, workflow_id):
     s = settings()
-    paths = [EXPORTS / f for f in files]
+    paths = [_input(f) for f in files]
     ours, wf = _ours(paths, workflow_id, s)
     # our documented filter applied to the raw export; the CLI then gets exactly those rows
     kept = [int(c) for t in ours.extracts.values() for c in t["classification_id"]]
@@ -101,17 +105,19 @@ def test_same_extracts_and_clusters_as_the_panoptes_cli(tmp_path, files, workflo
         pd.testing.assert_frame_equal(mine[theirs.columns], theirs)
         compared += len(theirs)
     assert compared > 0
-    if workflow_id == 15803:
+    if files == [SIMULATED_EXPORT.name]:
         boxes = ours.reductions["shape_extractor_rotateRectangle"]
         counts = boxes["data.frame0.T3_tool0_clusters_count"].dropna()
         assert [len(c) for c in counts] == [1, 1] and all(c[0] >= 3 for c in counts)  # a box cluster per sample subject
 
 
-def test_first_classification_per_user_counts_not_repeats(tmp_path):
+@pytest.mark.parametrize("name, subjects, per_subject", [(SIMULATED_EXPORT.name, 2, 6), ("class.csv", 6, 1)])
+def test_first_classification_per_user_counts_not_repeats(tmp_path, name, subjects, per_subject):
     """§6.2: `reduce -F first` does nothing in 5.3.1. A volunteer who classifies a subject twice
     (later answer different) must count once, with the first answer."""
     s = settings()
-    src = pd.read_csv(EXPORTS / "class.csv", dtype=str, keep_default_na=False)
+    src = pd.read_csv(_input(name), dtype=str, keep_default_na=False)
+    n = len(src)
     again = src.copy()
     again["classification_id"] = (again["classification_id"].astype(int) + 10 ** 9).astype(str)
     again["created_at"] = again["created_at"].str.replace(r" (\d\d):", lambda m: f" {int(m.group(1)) + 1:02d}:", regex=True)
@@ -119,20 +125,21 @@ def test_first_classification_per_user_counts_not_repeats(tmp_path):
     both = tmp_path / "twice.csv"
     pd.concat([src, again]).to_csv(both, index=False)
     ours, wf = _ours([both], 15803, s)
-    assert ours.counts["repeat_classifications"] == 6
+    assert ours.counts["repeat_classifications"] == n
     q = ours.reductions["question_extractor"]
     votes = q[["data.yes", "data.no"]].astype(float).fillna(0).sum(axis=1)
-    assert votes.tolist() == [1.0] * 6
-    firsts = {r.subject_id: r.annotations for r in cls.read_export(EXPORTS / "class.csv", s.classifications).rows.itertuples()}
-    assert {int(r.subject_id): (r["data.yes"] == 1) for _, r in q.iterrows()} == \
-        {k: '"Yes"' in v for k, v in firsts.items()}
+    assert votes.tolist() == [float(per_subject)] * subjects
+    firsts = cls.read_export(_input(name), s.classifications).rows
+    yes_first = firsts.assign(yes=firsts.annotations.str.contains('"Yes"')).groupby("subject_id").yes.sum()
+    assert {int(r.subject_id): float(r["data.yes"]) if pd.notna(r["data.yes"]) else 0.0 for _, r in q.iterrows()} == \
+        {int(k): float(v) for k, v in yes_first.items()}
     # the library itself, given the same unfiltered rows, counts both (the 5.x fault)
     ex_cfg, red_cfg = _configs(wf, tmp_path)
     cli("extract", both, ex_cfg, "-o", "all", "-d", tmp_path, cwd=tmp_path)
     cli("reduce", tmp_path / "question_extractor_all.csv", red_cfg["question_extractor"], "-F", "first",
         "-o", "all", "-d", tmp_path, cwd=tmp_path)
     theirs = pd.read_csv(tmp_path / "question_reducer_all.csv")
-    assert theirs[["data.yes", "data.no"]].fillna(0).sum(axis=1).tolist() == [2.0] * 6
+    assert theirs[["data.yes", "data.no"]].fillna(0).sum(axis=1).tolist() == [2.0 * per_subject] * subjects
 
 
 def test_reducer_settings_that_would_be_dropped_are_refused():
@@ -156,7 +163,7 @@ def test_reducer_settings_that_would_be_dropped_are_refused():
 
 
 def test_real_published_box_config_is_refused_as_written():
-    folder = shared_data("jets") / "solarjets_configs"
+    folder = real("solarjets_configs")
     cfg = yaml.safe_load((folder / "Reducer_config_workflow_19650_V4.52_shape_extractor_rotateRectangle.yaml").read_text())
     (name, kw), = cfg["reducer_config"].items()
     with pytest.raises(ConfigError):
@@ -180,7 +187,7 @@ def test_squash_last_replaces_concatenate_keeps():
 def test_extract_csv_input_reduces_like_classifications(tmp_path):
     """Teams that ran the extraction start from extract CSVs: the same reductions follow."""
     s = settings()
-    paths = [EXPORTS / "sample_simulated_15803.csv"]
+    paths = [SIMULATED_EXPORT]
     ours, wf = _ours(paths, 15803, s)
     files = []
     for name, table in ours.extracts.items():

@@ -113,3 +113,68 @@ def test_linear_hek_box_geometry_for_subjects_without_wcs():
     assert np.allclose(x, [693, 932]) and np.allclose(y, [-793, -572])
     g2, why2 = cg.subject_geometry(2, {**meta, "#sol_standard": "SOL_unknown"}, events, False)
     assert g2 is None and why2 == "no_geometry"
+
+
+def _reductions(subjects):
+    """Reduction tables as read_reductions gives them, written by hand: per subject one box
+    cluster of 3 identical boxes (PNG px = arcsec, see `_meta`) and one start point at the
+    box's left edge; a question row with the given (yes, no) votes, or none."""
+    import pandas as pd
+    from levelpipe.jets.aggregation import WorkflowResult
+    box, start, question = [], [], []
+    b = "data.frame0.T3_tool0"
+    p = "data.frame0.T1_tool0"
+    for sid, votes in subjects.items():
+        shape = {"x": 100.0, "y": 100.0, "width": 40.0, "height": 10.0, "angle": 0.0}
+        box.append({"subject_id": sid, "workflow_id": 15803, "task": "T3", "reducer": "shape_reducer_dbscan",
+                    **{f"{b}_rotateRectangle_{k}": [v] * 3 for k, v in shape.items()},
+                    f"{b}_cluster_labels": [0, 0, 0], f"{b}_clusters_count": [3], f"{b}_clusters_sigma": [0.1],
+                    **{f"{b}_clusters_{k}": [v] for k, v in shape.items()}})
+        start.append({"subject_id": sid, "workflow_id": 15803, "task": "T1", "reducer": "point_reducer_hdbscan",
+                      f"{p}_points_x": [99.0, 100.0, 101.0], f"{p}_points_y": [105.0] * 3, f"{p}_cluster_labels": [0, 0, 0],
+                      f"{p}_clusters_x": [100.0], f"{p}_clusters_y": [105.0]})
+        if votes is not None:
+            question.append({"subject_id": sid, "workflow_id": 15803, "task": "T0", "reducer": "question_reducer",
+                             "data.yes": float(votes[0]), "data.no": float(votes[1])})
+    res = WorkflowResult(15803, 0)
+    res.reductions = {"shape_extractor_rotateRectangle": pd.DataFrame(box), "point_extractor_by_frame": pd.DataFrame(start),
+                      "question_extractor": pd.DataFrame(question)}
+    return {15803: res}
+
+
+def _meta(sol, start):
+    t0 = np.datetime64(start)
+    return {"#width": "1000.0", "#height": "1000.0", "#im_ll_x": "0.0", "#im_ll_y": "0.0", "#im_ur_x": "1.0",
+            "#im_ur_y": "1.0", "#frame_per_sub": "15", "#sol_standard": sol, "#start_time": str(t0),
+            "#end_time": str(t0 + np.timedelta64(336, "s"))}
+
+
+def test_single_jet_clusters_with_a_no_majority_are_removed():
+    """§6.5 step 5 and §8: a cluster of ONE jet whose subject's majority answer (Tc votes) is
+    "no" is removed; nothing else is. Written from the notes: 3 yes / 1 no is kept, 1 yes / 3 no
+    removed; a 2 / 2 tie is "yes" (§6.3: argmax, ties to yes) and kept; a subject without votes
+    has no "no" majority and is kept; a cluster of two jets whose subjects both say "no" is kept
+    (the rule is for single-subject clusters only)."""
+    import pandas as pd
+    s = settings()
+    agg = s.aggregation.model_copy(update={"workflows": [w for w in s.aggregation.workflows if w.workflow_id == 15803]})
+    votes = {1: (3, 1), 2: (1, 3), 3: (2, 2), 4: None, 5: (1, 3), 6: (1, 3)}
+    sols = {1: "SOL_A", 2: "SOL_B", 3: "SOL_C", 4: "SOL_D", 5: "SOL_E", 6: "SOL_E"}
+    starts = {1: "2011-02-15T00:00:00", 2: "2011-02-15T01:00:00", 3: "2011-02-15T02:00:00",
+              4: "2011-02-15T03:00:00", 5: "2011-02-15T04:00:00", 6: "2011-02-15T04:05:12"}   # 5, 6: one step apart
+    meta = {k: _meta(sols[k], starts[k]) for k in votes}
+    events = pd.DataFrame([{"sol_standard": sol, "bbox_x_min": 0.0, "bbox_x_max": 1000.0, "bbox_y_min": 0.0,
+                            "bbox_y_max": 1000.0, "title": f"title {sol}"} for sol in sorted(set(sols.values()))])
+    catalogue = cg.build_catalogue(_reductions(votes), meta, events, agg, CAT, False)
+    kept = {c["sol_standard"]: c for c in catalogue.clusters}
+    assert sorted(kept) == ["SOL_A", "SOL_C", "SOL_D", "SOL_E"]
+    assert catalogue.counts["single_no_majority"] == 1 and catalogue.counts["subjects"] == 6
+    assert [kept[k]["n_jets"] for k in sorted(kept)] == [1, 1, 1, 2]
+    assert kept["SOL_A"]["agreement"] == pytest.approx(0.75) and kept["SOL_C"]["agreement"] == pytest.approx(0.5)
+    assert math.isnan(kept["SOL_D"]["agreement"]) and kept["SOL_E"]["agreement"] == pytest.approx(0.25)
+    assert kept["SOL_A"]["hek_title"] == "title SOL_A"
+    # one more "no" vote on the tie makes it a "no" majority: removed
+    votes[3] = (2, 3)
+    again = cg.build_catalogue(_reductions(votes), meta, events, agg, CAT, False)
+    assert sorted(c["sol_standard"] for c in again.clusters) == ["SOL_A", "SOL_D", "SOL_E"]
+    assert again.counts["single_no_majority"] == 2

@@ -1,14 +1,15 @@
-"""The whole chain on the bundled sample, step by step as the workflow runs it (no Snakemake):
-HEK -> event database, cutouts -> subjects, exports -> aggregation -> catalogue -> quicklook.
+"""The whole chain on the bundled sample, as the default workflow runs it (the session's one
+`workflow_run("jets")`): HEK -> event database, cutouts -> subjects, exports -> aggregation ->
+catalogue -> quicklook, all about the ONE simulated event.
 
 The bundled sample's jet is simulated (resources/jets/SOURCE.md): its base, length and
 direction are known in FITS pixels of the real AIA header, so the catalogue is checked against
-sunpy's own pixel -> helioprojective conversion of that header."""
+sunpy's own pixel -> helioprojective conversion of that header; the HEK response is simulated
+for the same event (levelpipe.testing.jets_sample.make_hek_response)."""
 from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,8 @@ from levelpipe.testing import jets_sample
 
 from jets_testlib import BUNDLE, settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cfcheck import assert_cf_compliant  # noqa: E402
-
 EVENT = jets_sample.EVENT_ID
+SOL = jets_sample.SOL_STANDARD
 
 
 def run(step, inputs, outputs, s, event=None):
@@ -36,47 +35,41 @@ def run(step, inputs, outputs, s, event=None):
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    s = settings()
-    out = tmp_path_factory.mktemp("jets")
-    idx = FAMILY.index(BUNDLE, s)
-    whole = idx[ALL_EVENTS]
-    run("events", {"hek": whole.get("hek")}, {"events": str(out / "events.sqlite")}, s)
-    run("subjects", {"cutouts": idx[EVENT].get("cutouts"), "events": str(out / "events.sqlite")},
-        {"subjects": str(out / "subjects" / EVENT), "frames": str(out / "frames" / f"{EVENT}.nc")}, s, EVENT)
-    run("aggregate", {"classifications": whole.get("classifications"), "extracts": whole.get("extracts")},
-        {"extracts": str(out / "extracts"), "reductions": str(out / "reductions")}, s)
-    run("catalogue", {"reductions": str(out / "reductions"), "events": str(out / "events.sqlite")},
-        {"catalogue": str(out / "catalogue.nc"), "json": str(out / "catalogue.json"), "csv": str(out / "catalogue.csv")}, s)
-    run("quicklook", {"cutouts": idx[EVENT].get("cutouts"), "catalogue": str(out / "catalogue.nc")},
-        {"quicklook": str(out / "quicklook" / f"{EVENT}.png")}, s, EVENT)
-    return out, idx
+def out(workflow_run):
+    return workflow_run("jets") / "results" / "jets"
 
 
-def test_index_finds_the_bundle(chain):
-    _, idx = chain
+@pytest.fixture(scope="module")
+def hek_event(out):
+    """The one event of the run's event database."""
+    from levelpipe.jets.hek import read_events
+    return read_events(out / "events.sqlite").iloc[0]
+
+
+def test_index_finds_the_bundle():
+    idx = FAMILY.index(BUNDLE, settings())
     assert idx.names == [EVENT, ALL_EVENTS] and not idx.refused
     assert len(idx[EVENT].get("cutouts")) == jets_sample.N_FRAMES
-    assert [Path(p).name for p in idx[ALL_EVENTS].get("classifications")] == \
-        ["class.csv", "old.csv", "sample_simulated_15803.csv"]
+    assert [Path(p).name for p in idx[ALL_EVENTS].get("classifications")] == ["sample_simulated_15803.csv"]
+    assert [Path(p).name for p in idx[ALL_EVENTS].get("hek")] == ["sample_simulated_hek.txt"]
 
 
-def test_products_are_cf_clean_with_provenance(chain):
-    out, _ = chain
+@pytest.mark.integration
+def test_products_have_provenance(out):
     for nc in (out / "frames" / f"{EVENT}.nc", out / "catalogue.nc"):
-        assert_cf_compliant(nc)
         ds = read_netcdf(nc)
         assert ds.attrs["input_sha256"] and ds.attrs["config_json"]
     frames = read_netcdf(out / "frames" / f"{EVENT}.nc")
     assert frames.sizes == {"time": 24, "subject": 2} and frames.attrs["bad_frames_total"] == 0
+    assert frames.attrs["subjects"] == 2
     assert np.all(np.diff(frames.time.values) == np.timedelta64(12, "s"))
     # 24 frames, 15 per subject, overlap 2: [0, 15) and the end-aligned [9, 24) (§4.1)
     assert frames.subject_member.values[:, 0].nonzero()[0].tolist() == list(range(15))
     assert frames.subject_member.values[:, 1].nonzero()[0].tolist() == list(range(9, 24))
 
 
-def test_subject_folder_holds_frames_manifests_and_movie(chain):
-    out, _ = chain
+@pytest.mark.integration
+def test_subject_folder_holds_frames_manifests_and_movie(out):
     folder = out / "subjects" / EVENT
     rows = subj.read_manifest(folder / "meta_reduced.csv")
     assert len(rows) == 2
@@ -84,24 +77,47 @@ def test_subject_folder_holds_frames_manifests_and_movie(chain):
     assert names == sorted(names) and all((folder / n).is_file() for n in names)  # column order = frame order
     assert (folder / "meta_reduced.csv").stat().st_size <= 1 << 20
     assert all(p.stat().st_size <= 1 << 20 for p in folder.glob("*.png"))
+    assert len(list(folder.glob("*.png"))) == 24
     assert (folder / f"{EVENT}.mp4").stat().st_size <= settings().images.movie_max_bytes
 
 
-def test_event_database_of_the_bundle(chain):
-    out, _ = chain
+@pytest.mark.integration
+def test_one_simulated_event_through_every_product(out, hek_event):
+    """Database, subjects, aggregation, catalogue: the same one event, marked simulated."""
     con = sqlite3.connect(out / "events.sqlite")
-    assert con.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 8
+    assert con.execute("SELECT sol_standard, event_id FROM events").fetchall() == [(SOL, EVENT)]
     assert con.execute("SELECT value FROM meta WHERE key='bad_records_total'").fetchone()[0] == "0"
+    title = con.execute("SELECT title FROM events").fetchone()[0]
+    con.close()
+    assert title.startswith("SIMULATED")
+    frames = read_netcdf(out / "frames" / f"{EVENT}.nc")
+    assert (frames.attrs["sol_standard"], frames.attrs["hek_title"]) == (SOL, title)
+    for row in subj.read_manifest(out / "subjects" / EVENT / "meta_reduced.csv"):
+        assert (row["%sol_standard"], row["#hek_title"], row["#event_db_id"]) == (SOL, title, EVENT)
+    meta = json.loads((out / "reductions" / "subjects.json").read_text())
+    assert {m["%sol_standard"] for m in meta.values()} == {SOL}   # the simulated volunteers' subjects
+    cat = read_netcdf(out / "catalogue.nc")
+    assert cat.sol_standard.values.tolist() == [SOL] and cat.hek_title.values.tolist() == [title]
+    doc = json.loads((out / "catalogue.json").read_text())
+    assert (doc[0]["SOL"], doc[0]["hek_title"]) == (SOL, title)
+    assert (out / "catalogue.csv").read_text().splitlines()[1].split(",")[2] == SOL
+    # the catalogue's jet lies in the event's HEK box (which is the box around the simulated jet)
+    e = hek_event
+    c = cat.isel(cluster=0)
+    assert e.bbox_x_min <= float(c.box_x_min) and float(c.box_x_max) <= e.bbox_x_max
+    assert e.bbox_y_min <= float(c.box_y_min) and float(c.box_y_max) <= e.bbox_y_max
+    # and in its time span
+    assert np.datetime64(e.start_time) <= c.time.values and c.end_time.values <= np.datetime64(e.end_time)
 
 
-def test_catalogue_finds_the_simulated_jet(chain):
+@pytest.mark.integration
+def test_catalogue_finds_the_simulated_jet(out):
     """Known answer: the simulated jet (base at crop pixel (5, 17), 12 px long at 60 deg from +x)
     in arcsec from sunpy's WCS of the real header, within one AIA pixel (19.18")."""
     import astropy.units as u
     import sunpy.map
-    out, idx = chain
     cat = read_netcdf(out / "catalogue.nc")
-    m = sunpy.map.Map(idx[EVENT].get("cutouts")[0])
+    m = sunpy.map.Map(sorted((BUNDLE / "cutouts" / EVENT).glob("*.fits"))[0])
     bx, by = jets_sample.JET["base"]
     base = m.pixel_to_world(bx * u.pix, by * u.pix)
     tip = m.pixel_to_world((bx + 12 * np.cos(np.radians(60))) * u.pix, (by + 12 * np.sin(np.radians(60))) * u.pix)
@@ -125,21 +141,22 @@ def test_catalogue_finds_the_simulated_jet(chain):
     assert header.startswith("#sjh_ID, date, SOL_event, duration, basepoint_X") and header.endswith("sigma, flags")
 
 
-def test_aggregation_products_in_panoptes_formats(chain):
-    out, _ = chain
-    names = sorted(p.name for p in (out / "extracts").iterdir())
-    assert "shape_extractor_rotateRectangle_15803.csv" in names and "question_extractor_13958.csv" in names
+@pytest.mark.integration
+def test_aggregation_products_in_panoptes_formats(out):
+    names = sorted(p.name for p in (out / "extracts").iterdir() if not p.name.startswith("."))  # not Snakemake's stamp
+    assert names == sorted(f"{e}_15803{k}.csv" for e in ("point_extractor_by_frame", "question_extractor",
+                                                          "shape_extractor_rotateRectangle") for k in ("", "_squashed"))
     counts = json.loads((out / "reductions" / "counts.json").read_text())
-    old = next(v for k, v in counts["exports"].items() if k.endswith("old.csv"))
-    # 13459: 6 rectangles + 11 answers + 2 empty tasks; 13958: 52 answers + 59 points + 13 boxes + 1 line + 1 empty
-    assert old["rows"] == 63 and old["annotation_items"] == 145 and old["bad_marks_unknown_shape"] == 0
+    (sim,) = counts["exports"].values()
+    # 12 answers + 10 x (2 points + 1 box) + 2 x 3 empty drawing tasks (test_classifications)
+    assert sim["rows"] == 12 and sim["annotation_items"] == 12 + 30 + 6 and sim["bad_marks_unknown_shape"] == 0
     w = counts["workflows"]["15803"]
-    assert w["classifications"] == 6 + 2 * 6 and w["repeat_classifications"] == 0 and w["other_version"] == 0
+    assert w["classifications"] == 12 and w["repeat_classifications"] == 0 and w["other_version"] == 0
 
 
-def test_quicklook_written(chain):
+@pytest.mark.integration
+def test_quicklook_written(out):
     from PIL import Image
-    out, _ = chain
     with Image.open(out / "quicklook" / f"{EVENT}.png") as im:
         assert im.size == (640, 480)
 

@@ -1,5 +1,6 @@
 """Classification exports (§5): every annotation of every row of the real class.csv and
-old.csv accounted for (counts written out from the files), hostile input, extract CSVs."""
+old.csv (../shared/data/jets) accounted for (counts written out from the files), the bundled
+simulated export, hostile input, extract CSVs."""
 from __future__ import annotations
 
 import json
@@ -10,9 +11,7 @@ import pytest
 from levelpipe.jets import classifications as cls
 from levelpipe.jets.errors import JetsError
 
-from jets_testlib import BUNDLE, settings
-
-EXPORTS = BUNDLE / "classifications"
+from jets_testlib import SIMULATED_EXPORT, real, settings
 
 
 def _counts(export):
@@ -20,7 +19,7 @@ def _counts(export):
 
 
 def test_class_csv_every_annotation():
-    e = cls.read_export(EXPORTS / "class.csv", settings().classifications)
+    e = cls.read_export(real("class.csv"), settings().classifications)
     assert len(e.rows) == 6 and sum(e.bad_rows.values()) == 0 and sum(e.bad_marks.values()) == 0
     assert _counts(e) == {(15803, "T0", "question"): 6, (15803, "T1", "point"): 7, (15803, "T2", "point"): 7,
                           (15803, "T2", "empty_drawing"): 1, (15803, "T3", "rotateRectangle"): 8}
@@ -32,7 +31,7 @@ def test_class_csv_every_annotation():
 
 
 def test_old_csv_every_annotation_including_the_line():
-    e = cls.read_export(EXPORTS / "old.csv", settings().classifications)
+    e = cls.read_export(real("old.csv"), settings().classifications)
     assert len(e.rows) == 63 and sum(e.bad_rows.values()) == 0 and sum(e.bad_marks.values()) == 0
     assert _counts(e) == {(13459, "T0", "rectangle"): 6, (13459, "T1", "question"): 11,
                           (13459, "T2", "empty_drawing"): 2, (13958, "T0", "question"): 52,
@@ -43,7 +42,7 @@ def test_old_csv_every_annotation_including_the_line():
     angles = e.marks[e.marks.kind == "rotateRectangle"].angle
     assert angles.min() == pytest.approx(-44.1, abs=0.05) and angles.max() == pytest.approx(25.3, abs=0.05)
     # every annotation item of every row is in `marks` (a question, a mark or an empty drawing task)
-    raw = pd.read_csv(EXPORTS / "old.csv")
+    raw = pd.read_csv(real("old.csv"))
     items = sum(max(len(t["value"]), 1) if isinstance(t["value"], list) else 1
                 for a in raw.annotations for t in json.loads(a))
     assert items == len(e.marks) == 145
@@ -73,15 +72,30 @@ def _one_row(annotations, tmp=None, **over):
     return cls.read_export(d / "e.csv", settings().classifications)
 
 
+def test_simulated_export_every_annotation():
+    """The bundle's export: 6 simulated volunteers x 2 subjects; 10 answered Yes and marked a
+    start point, an end point and a box, 2 answered No (three empty drawing tasks each)
+    (counts written out from the file's annotations)."""
+    e = cls.read_export(SIMULATED_EXPORT, settings().classifications)
+    assert len(e.rows) == 12 and sum(e.bad_rows.values()) == 0 and sum(e.bad_marks.values()) == 0
+    assert _counts(e) == {(15803, "T0", "question"): 12, (15803, "T1", "point"): 10, (15803, "T2", "point"): 10,
+                          (15803, "T3", "rotateRectangle"): 10, (15803, "T1", "empty_drawing"): 2,
+                          (15803, "T2", "empty_drawing"): 2, (15803, "T3", "empty_drawing"): 2}
+    assert e.marks[e.marks.kind == "question"].answer.value_counts().to_dict() == {"Yes": 10, "No\n": 2}
+    assert sorted(e.subjects) == [90000001, 90000002]
+    assert e.subjects[90000001]["%sol_standard"] == "SOL2011-02-15T00:00:00L021C105"
+    assert e.subjects[90000001]["#hek_title"].startswith("SIMULATED")
+
+
 def test_bad_rows_are_counted_and_skipped(tmp_path):
-    src = pd.read_csv(EXPORTS / "class.csv", dtype=str, keep_default_na=False)
+    src = pd.read_csv(SIMULATED_EXPORT, dtype=str, keep_default_na=False)
     src.loc[0, "annotations"] = "[{not json"
     src.loc[1, "created_at"] = "yesterday"
     src.loc[2, "subject_ids"] = "abc"
     src.loc[3, "annotations"] = '{"task": "T0"}'
     src.to_csv(tmp_path / "bad.csv", index=False)
     e = cls.read_export(tmp_path / "bad.csv", settings().classifications)
-    assert len(e.rows) == 2
+    assert len(e.rows) == 8
     assert e.bad_rows == {"bad_id": 1, "bad_time": 1, "bad_version": 0, "bad_json": 1, "bad_annotations": 1}
     assert all(line >= 2 for line, _, _ in e.skipped)
 

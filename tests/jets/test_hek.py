@@ -1,5 +1,6 @@
-"""HEK: the real response (hek_1.txt), SQLite ingest, and the paged, retried client against a
-recorded server on 127.0.0.1."""
+"""HEK: the real response (hek_1.txt of ../shared/data/jets), the bundled simulated one, SQLite
+ingest, and the paged, retried client against a recorded server on 127.0.0.1 (its pages are
+made of the simulated record, so the client tests run without ../shared)."""
 from __future__ import annotations
 
 import json
@@ -12,18 +13,30 @@ from levelpipe.jets import hek
 from levelpipe.jets.errors import JetsError
 from levelpipe.testing.jets_http import Answer, RecordedServer
 
-from jets_testlib import BUNDLE, settings
-
-HEK_FILE = BUNDLE / "hek" / "hek_1.txt"
+from jets_testlib import SIMULATED_HEK, real, settings
 
 
 def real_records():
-    doc = HEK_FILE.read_text().split("\n", 1)[1]
+    doc = real("hek_1.txt").read_text().split("\n", 1)[1]
     return json.loads(doc)["result"]
 
 
+def simulated_records(events=8, channels=(171, 193)):
+    """`events` x `channels` records made from the simulated one: new SOL_standard per event,
+    new kb_archivid per report, as HEK has one report per channel (§1.3)."""
+    rec = json.loads(SIMULATED_HEK.read_text().split("\n", 1)[1])["result"][0]
+    out = []
+    for e in range(events):
+        for c in channels:
+            out.append(dict(rec, SOL_standard=rec["SOL_standard"].replace("T00:00:00", f"T0{e}:00:00"),
+                            event_starttime=rec["event_starttime"].replace("T00:", f"T0{e}:"),
+                            event_endtime=rec["event_endtime"].replace("T00:", f"T0{e}:"),
+                            kb_archivid=f"{rec['kb_archivid']}_{e}_{c}", obs_channelid=str(c), search_channelid=str(c)))
+    return out
+
+
 def test_real_response_16_reports_8_events_with_units_and_ordered_boxes(tmp_path):
-    recs = hek.read_hek_response(HEK_FILE, max_bytes=settings().hek.max_response_bytes)
+    recs = hek.read_hek_response(real("hek_1.txt"), max_bytes=settings().hek.max_response_bytes)
     assert len(recs.reports) == 16 and recs.rejected == []
     db = hek.write_event_db(tmp_path / "events.sqlite", recs, settings().hek.preferred_channel)
     ev = hek.read_events(db).set_index("sol_standard")
@@ -56,7 +69,7 @@ def test_real_response_16_reports_8_events_with_units_and_ordered_boxes(tmp_path
 
 
 def test_reingest_is_idempotent(tmp_path):
-    recs = hek.read_hek_response(HEK_FILE, max_bytes=settings().hek.max_response_bytes)
+    recs = hek.read_hek_response(real("hek_1.txt"), max_bytes=settings().hek.max_response_bytes)
     con = sqlite3.connect(tmp_path / "e.sqlite")
     hek.ingest(con, recs, 304)
     first = con.execute("SELECT * FROM events ORDER BY sol_standard").fetchall()
@@ -108,7 +121,7 @@ def _page(records, overmax):
 
 
 def test_paging_three_pages_gives_every_event_once(tmp_path):
-    recs = real_records()
+    recs = simulated_records()   # 8 events x 2 channels = 16 reports
     with RecordedServer() as srv:
         srv.add("/hek/her", Answer(body=_page(recs[:6], True)), Answer(body=_page(recs[5:12], True)),
                 Answer(body=_page(recs[12:], False)))
@@ -129,7 +142,7 @@ def test_paging_three_pages_gives_every_event_once(tmp_path):
 
 def test_5xx_then_success_is_retried():
     with RecordedServer() as srv:
-        srv.add("/hek/her", Answer(503, "busy"), Answer(502, "bad gateway"), Answer(body=_page(real_records(), False)))
+        srv.add("/hek/her", Answer(503, "busy"), Answer(502, "bad gateway"), Answer(body=_page(simulated_records(), False)))
         out = hek.query_hek(_client_settings(srv.url))
         assert srv.count("/hek/her") == 3
     assert len(out.reports) == 16
@@ -137,7 +150,7 @@ def test_5xx_then_success_is_retried():
 
 def test_stalled_server_times_out_with_one_line_and_no_database(tmp_path):
     with RecordedServer() as srv:
-        srv.add("/hek/her", Answer(body=_page(real_records()[:3], True)), Answer(body="{}", stall_s=3.0))
+        srv.add("/hek/her", Answer(body=_page(simulated_records()[:3], True)), Answer(body="{}", stall_s=3.0))
         h = _client_settings(srv.url, retries=1)
         with pytest.raises(JetsError) as err:
             hek.fetch_event_db(h, tmp_path / "events.sqlite", tmp_path / "hek.json")
@@ -149,7 +162,7 @@ def test_stalled_server_times_out_with_one_line_and_no_database(tmp_path):
 
 def test_server_that_never_stops_paging_is_an_error():
     with RecordedServer() as srv:
-        srv.add("/hek/her", Answer(body=_page(real_records()[:1], True)))
+        srv.add("/hek/her", Answer(body=_page(simulated_records()[:1], True)))
         h = settings(hek={"base_url": srv.url + "/hek/her", "max_pages": 3}).hek
         with pytest.raises(JetsError, match="overmax after 3 pages"):
             hek.query_hek(h)
@@ -168,3 +181,22 @@ def test_channel_filter_sends_param0():
     p = hek.search_params(h, 1)
     assert (p["param0"], p["op0"], p["value0"]) == ("OBS_ChannelID", "=", "304")
     assert np.isclose(hek.search_params(h, 2)["x2"], 1200)
+
+
+def test_bundled_simulated_response_gives_one_event_marked_simulated(tmp_path):
+    """The default run's HEK input: one report, one event, its box ordered, its units those of
+    §1.4 (171 A from 1.71e-06 cm), every free-text field saying SIMULATED."""
+    s = settings()
+    recs = hek.read_hek_response(SIMULATED_HEK, max_bytes=s.hek.max_response_bytes)
+    assert len(recs.reports) == 1 and recs.rejected == [] and recs.params["event_type"] == "cj"
+    db = hek.write_event_db(tmp_path / "events.sqlite", recs, s.hek.preferred_channel)
+    ev = hek.read_events(db)
+    assert len(ev) == 1
+    e = ev.iloc[0]
+    assert e.event_id == "SOL2011-02-15T00-00-00L021C105" and e.channels == "171" and e.n_reports == 1
+    assert e.bbox_x_min < e.hpc_x < e.bbox_x_max and e.bbox_y_min < e.hpc_y < e.bbox_y_max
+    assert e.title.startswith("SIMULATED") and e.description.startswith("SIMULATED")
+    assert e.frm_humanflag == 0 and "SIMULATED" in e.kb_archivid
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT wavelength FROM reports").fetchone()[0] == pytest.approx(171.0)
+    con.close()

@@ -437,6 +437,9 @@ def build_catalogue(results: Mapping[int, Any], subject_meta: Mapping[int, Mappi
             jets, no_start = jets_in_subject(sid, rows, wf, geom, cat)
             counts["boxes_without_start"] += no_start
             all_jets.extend(jets)
+    # the HEK title of each event goes with its SOL_standard (the bundled event's says SIMULATED)
+    titles = {} if events is None or not len(events) or "title" not in events else \
+        {str(r.sol_standard): (r.title or "") for r in events.itertuples()}
     clusters = []
     by_event: dict[str, list[int]] = {}
     for k, j in enumerate(all_jets):
@@ -446,12 +449,16 @@ def build_catalogue(results: Mapping[int, Any], subject_meta: Mapping[int, Mappi
         for group in cluster_jets([all_jets[k] for k in members], cat):
             idx = [members[k] for k in group]
             jets = [all_jets[k] for k in idx]
-            yes_share = [answers[j.subject_id][0] / answers[j.subject_id][1] if answers.get(j.subject_id, (0, 0))[1]
-                         else float("nan") for j in jets]
-            if len(jets) == 1 and not (yes_share[0] > cat.majority):
-                counts["single_no_majority"] += 1   # §6.5 step 5
+            votes = [answers.get(j.subject_id, (0.0, 0.0)) for j in jets]   # (yes, all) per jet's subject
+            yes_share = [yes / n if n else float("nan") for yes, n in votes]
+            # Decision (§6.5 step 5, §8, §6.3): a cluster of ONE jet is removed when its subject's
+            # majority answer is "no", i.e. the share of its votes that are not a yes answer exceeds
+            # `majority` (0.5). A tie is a "yes" (§6.3: argmax, ties to "yes") and a subject without
+            # votes has no "no" majority: both are kept. Clusters of several jets are never removed.
+            if len(jets) == 1 and votes[0][1] > 0 and (votes[0][1] - votes[0][0]) / votes[0][1] > cat.majority:
+                counts["single_no_majority"] += 1
                 continue
-            clusters.append(cluster_properties(sol, idx, all_jets, yes_share, cat, ids))
+            clusters.append(cluster_properties(sol, idx, all_jets, yes_share, cat, ids) | {"hek_title": titles.get(sol, "")})
     return Catalogue(clusters, all_jets, counts)
 
 
@@ -516,6 +523,7 @@ def to_dataset(cat: Catalogue) -> xr.Dataset:
     ds = xr.Dataset(
         {
             "cluster_id": ("cluster", cv("id", object)), "sol_standard": ("cluster", cv("sol_standard", object)),
+            "hek_title": ("cluster", np.array([cl.get("hek_title", "") for cl in c], dtype=object)),
             "end_time": ("cluster", np.array([cl["end_time"] for cl in c], dtype="datetime64[ns]")),
             "duration": ("cluster", cv("duration_s")), "n_jets": ("cluster", cv("n_jets", np.int32)),
             "base_x": ("cluster", cv("bx")), "base_x_std": ("cluster", cv("bx_std")),
@@ -573,7 +581,7 @@ def to_json(cat: Catalogue) -> list[dict]:
                 "position_angle": _num(v["position_angle"]),
             })
         out.append({
-            "id": cl["id"], "SOL": cl["sol_standard"], "obs_time": str(cl["obs_time"]),
+            "id": cl["id"], "SOL": cl["sol_standard"], "hek_title": cl.get("hek_title", ""), "obs_time": str(cl["obs_time"]),
             "duration": cl["duration_s"] / 60.0, "lat": _num(cl["lat"]), "lon": _num(cl["lon"]),
             "Bx": {"mean": cl["bx"], "std": cl["bx_std"]}, "By": {"mean": cl["by"], "std": cl["by_std"]},
             "max_height": {"mean": cl["max_height"], "std_upper": cl["max_height_upper"], "std_lower": cl["max_height_lower"]},
@@ -624,7 +632,8 @@ def write_catalogue(ctx) -> None:
     if not cat.counts["subjects"]:
         raise JetsError("the reductions hold no subject with box or point clusters", folder)
     ds = to_dataset(cat)
-    inputs = sorted(str(p) for p in folder.iterdir() if p.is_file()) + ctx.inputs["events"]
+    # the step's inputs: the reductions folder's files (not Snakemake's .snakemake_timestamp)
+    inputs = sorted(str(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) + ctx.inputs["events"]
     ctx.write(ds, ctx.outputs.one("catalogue"), table="catalogue", inputs=inputs,
               title="Solar Jet Hunter jet catalogue",
               summary="Coronal jets marked by Solar Jet Hunter volunteers, aggregated with panoptes_aggregation and "

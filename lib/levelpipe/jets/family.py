@@ -10,7 +10,7 @@ workflow in one file, and panoptes_aggregation reduces per subject across the wh
 
 Input tree (inputs.jets), walked once:
 
-- ``hek/*.json|*.txt``: HEK search responses (role ``hek``; the bundled one is the real hek_1.txt);
+- ``hek/*.json|*.txt``: HEK search responses (role ``hek``; the bundled one is simulated);
 - ``cutouts/<event>/*.fits|*.fts``: an event's frames (role ``cutouts``, one granule per folder);
 - ``classifications/*.csv``: Zooniverse classification exports (role ``classifications``);
 - ``extracts/*.csv``: panoptes_aggregation extract CSVs (role ``extracts``).

@@ -50,9 +50,11 @@ def _wcs_keys(m) -> dict:
     return {k: (h.get(v, 0.0) if k not in ("cunit1", "cunit2") else str(h.get(v, "arcsec"))) for k, v in _WCS_HEADER.items()}
 
 
-def build_subjects(paths, out_dir: Path, *, event_id: str, sol_standard: str, fits, images_settings, subject_settings):
+def build_subjects(paths, out_dir: Path, *, event_id: str, sol_standard: str, fits, images_settings, subject_settings,
+                   hek_title: str = ""):
     """Render every readable frame into `out_dir`, split into subjects, write the manifests and
-    the movie. Returns (frame table as a Dataset, subjects)."""
+    the movie. Returns (frame table as a Dataset, subjects). `sol_standard` and `hek_title` are
+    the event's in the event database ('' when it has no such event)."""
     frames, bad, problems = read_frames(paths, fits)
     n_read = len(frames) + len(bad)
     if not frames:
@@ -78,7 +80,7 @@ def build_subjects(paths, out_dir: Path, *, event_id: str, sol_standard: str, fi
         if len(frames) > 1 else 0.0
     for s, (start, stop) in enumerate(windows):
         subject_list.append({"key": f"{event_id}_{s:03d}", "event_id": event_id, "sol_standard": sol_standard,
-                             "cadence_s": float(cadence), "frames": records[start:stop]})
+                             "hek_title": hek_title, "cadence_s": float(cadence), "frames": records[start:stop]})
     subjects.write_manifests(out_dir, subject_list, subject_settings)
     vmin, vmax = images.subject_range([m for _, m in frames]) if images_settings.normalisation == "subject" \
         else (None, None)
@@ -111,6 +113,7 @@ def build_subjects(paths, out_dir: Path, *, event_id: str, sol_standard: str, fi
                                     BAD_KINDS))
     ds.attrs["event_id"] = event_id
     ds.attrs["sol_standard"] = sol_standard
+    ds.attrs["hek_title"] = hek_title
     ds.attrs["movie_crf"] = int(movie["crf"])
     ds.attrs["subjects"] = len(windows)
     if problems:
@@ -133,12 +136,14 @@ def write_subjects(ctx) -> None:
     event_id = ctx.granule or Path(ctx.inputs.all[0]).parent.name
     row = _event_row(ctx.inputs.optional("events"), event_id)
     sol = row["sol_standard"] if row is not None else ""
+    # the event's HEK title goes with its SOL_standard: the bundled event's says SIMULATED
+    title = (row["title"] or "") if row is not None else ""
     folder = Path(ctx.outputs.one("subjects"))
     with atomic_output(folder, suffix="") as tmp:
         tmp.unlink()
         tmp.mkdir()
         ds, _ = build_subjects(ctx.inputs["cutouts"], tmp, event_id=event_id, sol_standard=sol, fits=s.fits,
-                               images_settings=s.images, subject_settings=s.subjects)
+                               images_settings=s.images, subject_settings=s.subjects, hek_title=title)
     ctx.write(ds, ctx.outputs.one("frames"), table="frames", inputs=ctx.inputs["cutouts"],
               title=f"Solar Jet Hunter frames of {event_id}",
               summary="AIA cutout frames of one HEK event rendered as Zooniverse subject images: the placement "

@@ -145,8 +145,13 @@ def draw_frame(m, images, *, dpi: int | None = None, vmin: float | None = None, 
 
 
 def _png_bytes(fig, dpi: int, text: Mapping[str, str]) -> bytes:
+    """The PNG of a figure `draw_frame` has drawn: its canvas encoded as matplotlib's
+    ``savefig(format="png")`` does (``image.imsave`` of the Agg buffer), without drawing the
+    figure a second time (same bytes, half the rendering time)."""
+    import matplotlib.image
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None, **text})
+    matplotlib.image.imsave(buf, fig.canvas.buffer_rgba(), format="png", origin="upper", dpi=dpi,
+                            metadata={"Software": None, **text})
     return buf.getvalue()
 
 
@@ -267,7 +272,7 @@ def hpc_to_png(tx, ty, p: Placement, wcs, *, legacy_half_pixel: bool = False):
 # ----------------------------------------------------------------------------- movies
 
 def _rgb(fig) -> np.ndarray:
-    fig.canvas.draw()
+    """The pixels of a figure `draw_frame` has drawn (it draws before reading the axes box)."""
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 

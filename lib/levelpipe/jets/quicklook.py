@@ -17,7 +17,8 @@ def clusters_in_view(cat, m, t_first, t_last) -> np.ndarray:
 
     Decision: a cluster belongs to the event when its time span overlaps the frames' span and
     its mean base point lies inside the frame; clusters carry the SOL_standard of their
-    subjects, but cutouts need not come from an event of the database (the bundled sample)."""
+    subjects, but cutouts need not come from an event of the database (a folder of cutouts
+    can be given without any HEK response)."""
     if cat.sizes.get("cluster", 0) == 0:
         return np.array([], dtype=int)
     t0 = cat["time"].values

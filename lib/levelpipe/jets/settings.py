@@ -192,7 +192,8 @@ class CatalogueSettings(Settings):
     min_box_confidence: float = Field(ge=0, lt=1, description="box clusters with a mean member IoU at or below this are not jets (§6.4: 1e-6)")
     min_start_spread_arcsec: Annotated[u.Quantity, Unit("arcsec", gt=0)] = Field(
         description="floor of a start point's spread in the cluster distance (a single-member cluster has 0)")
-    majority: float = Field(gt=0, lt=1, description="subject answer 'yes' when its share of votes exceeds this (§8: 0.5)")
+    majority: float = Field(gt=0, lt=1, description="a one-jet cluster is removed when the share of its subject's "
+                            "votes that are not 'yes' exceeds this (§8: majority > 50 %; a tie is 'yes', §6.3)")
     short_duration_min: Annotated[u.Quantity, Unit("min", gt=0)] = Field(description="flag 1: shorter clusters (§6.6: 6 min)")
     far_side_lon_deg: Annotated[u.Quantity, Unit("deg", gt=0)] = Field(description="flag 3: |lon| above this (§6.6: 90)")
     km_per_arcsec: Annotated[u.Quantity, Unit("km", gt=0)] = Field(description="velocity conversion (§6.6: 725 km)")

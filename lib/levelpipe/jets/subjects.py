@@ -52,8 +52,8 @@ def _fmt(v) -> str:
 def manifest_rows(subjects: Sequence[Mapping], *, indexed: Sequence[str], with_headers: bool) -> list[dict[str, str]]:
     """One row per subject; keys hidden with '#' (§4.2) except `indexed` ones, written '%key'.
 
-    Each subject: key, event_id, sol_standard, frames (list of dicts with file, time, placement,
-    wcs, header). Decision (§10 Q6): every frame's WCS and placement go in hidden per-frame keys
+    Each subject: key, event_id, sol_standard, hek_title (the HEK event's title, so a simulated
+    event says so), frames (list of dicts with file, time, placement, wcs, header). Decision (§10 Q6): every frame's WCS and placement go in hidden per-frame keys
     (``#crval1_3``), and the first frame's as the single-valued keys earlier subjects carry.
     Decision (§10 Q14): file-name columns are hidden too (the seed did so and uploads worked);
     their order is the frame order, which panoptes-cli keeps for the media."""
@@ -65,7 +65,8 @@ def manifest_rows(subjects: Sequence[Mapping], *, indexed: Sequence[str], with_h
         for i, f in enumerate(frames):
             row[f"#file_name_{i}"] = f["file"]
         meta = {"subject_key": s["key"], "frame_per_sub": len(frames), "event_db_id": s["event_id"],
-                "sol_standard": s.get("sol_standard", ""), "visual_type": "image", "description": "",
+                "sol_standard": s.get("sol_standard", ""), "hek_title": s.get("hek_title", ""),
+                "visual_type": "image", "description": "",
                 "start_time": frames[0]["time"], "end_time": frames[-1]["time"],
                 "cadence": s.get("cadence_s", "")}
         for k in PLACEMENT_KEYS:
