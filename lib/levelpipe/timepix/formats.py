@@ -469,9 +469,11 @@ def read_dsc(path: str | Path) -> FrameMeta:
     if "dacs" in values:
         # Timepix DAC order: IKrum, Disc, Preamp, BuffAnalogA, BuffAnalogB, Hist, THL, ... (the
         # 7th value equals the metadata "Threshold" in the archive's files).
-        words = values["dacs"][3].split()
-        meta.threshold = convert("dacs", "threshold", numbers("dacs", "u16", (len(words),))[6]
-                                 if len(words) > 6 else "")
+        dacs = numbers("dacs", "u16", (values["dacs"][2],))
+        if len(dacs) < 7:
+            raise TimepixError(f"'dacs': {len(dacs)} values, the THL threshold is the 7th", path,
+                               f"line {values['dacs'][0]}")
+        meta.threshold = convert("dacs", "threshold", dacs[6])
     if "Start time" in values and meta.exposure is not None:
         start = convert("Start time", "time_unix", numbers("Start time", "double", (1,))[0])
         meta.time_unix = convert("Start time", "time_unix", repr(start + meta.exposure))
@@ -583,8 +585,8 @@ def _json(path: Path, limit: int, what: str, max_objects: int, max_arrays: int):
     data = _read_bytes(path, limit, what)
     # Bound the parse: no more objects/arrays than the format can hold (this also bounds nesting).
     if data.count(b"{") > max_objects or data.count(b"[") > max_arrays:
-        raise TimepixError(f"{what} has more JSON objects than a {FRAME_SHAPE[0]}x{FRAME_SHAPE[1]} frame can hold",
-                           path)
+        raise TimepixError(f"{what} has more JSON objects or arrays than the format allows "
+                           f"({max_objects} and {max_arrays})", path)
     text = _utf8(data, path, what)
     try:
         return json.loads(text)

@@ -182,18 +182,17 @@ def _read_frame_energy(ff: FolderFiles, n: int, frame: _Frame, errors: list[str]
 
 
 def _check_statistics(ff: FolderFiles, n: int, frame: _Frame, errors: list[str]) -> None:
-    """Read the frame's statistics file; its class counts must equal the cluster list's, if read."""
-    if n not in ff.statistics:
+    """Check a frame rebuilt from its cluster list against its statistics file (class counts)."""
+    if n not in ff.statistics or frame.clusters is None:
         return
     try:
         stats = read_statistics(ff.statistics[n])
-        if frame.clusters is not None:
-            counts = np.bincount(frame.clusters.class_id.astype(np.int64), minlength=max(CLASS_NAMES) + 1)
-            differ = {name: (stats[name], int(counts[cid])) for cid, name in CLASS_NAMES.items()
-                      if stats[name] != counts[cid]}
-            if differ:
-                raise TimepixError("class counts (statistics, cluster list) differ: " +
-                                   ", ".join(f"{k} {a} != {b}" for k, (a, b) in differ.items()), ff.statistics[n])
+        counts = np.bincount(frame.clusters.class_id.astype(np.int64), minlength=max(CLASS_NAMES) + 1)
+        differ = {name: (stats[name], int(counts[cid])) for cid, name in CLASS_NAMES.items()
+                  if stats[name] != counts[cid]}
+        if differ:
+            raise TimepixError("class counts (statistics, cluster list) differ: " +
+                               ", ".join(f"{k} {a} != {b}" for k, (a, b) in differ.items()), ff.statistics[n])
     except TimepixError as exc:
         frame.bad.append("statistics")
         errors.append(str(exc))
@@ -243,8 +242,13 @@ def l0(ff: FolderFiles, settings: L0Settings) -> xr.Dataset:
 
     One bad file never stops the folder. A frame whose matrix cannot be read is rebuilt from its
     cluster list when there is one (flagged `rebuilt_from_clusters`); with neither it is kept with
-    NaN energy, flagged `corrupt`. An unreadable metadata, .dsc or statistics file, or info.txt
-    row, is not used and the other sources still are. Every frame with a bad file is flagged
+    NaN energy, flagged `corrupt`. An unreadable metadata or .dsc file, or info.txt row, is not
+    used and the other sources still are.
+
+    Decision: a frame's cluster list and statistics file are read only when the frame is rebuilt
+    from them (no readable raw matrix); the statistics must then give the list's class counts.
+    With a raw matrix they are the archive's labels of the frame, which L1 does not use (it
+    classifies the frame itself) and the classifier's training reads on its own. Every frame with a bad file is flagged
     `unreadable_file` and counted once (``bad_frames_<kind>``, kinds BAD_KINDS) and each error is
     listed, with file and place, in the `errors` attribute.
     """
