@@ -118,44 +118,46 @@ def read_matrix(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     buf = _read_bytes(path, MAX_MATRIX_BYTES, "raw matrix")
-    if not _matrix_layout_ok(buf):
+    values = _parse_matrix(buf)
+    if values is None:
         _diagnose_matrix(path, buf.splitlines())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        values = np.fromstring(buf, dtype=np.float64, sep=" ")
-    if values.size != N_PIXELS:  # the layout check makes this unreachable; never reshape blindly
-        raise TimepixError(f"{values.size} values, expected {N_PIXELS}", path)
     if not np.all(np.isfinite(values)):
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise TimepixError("value too large to be finite", path, f"line {bad // 256 + 1}, column {bad % 256 + 1}")
     return values.reshape(FRAME_SHAPE).astype(np.float32)
 
 
-def _matrix_layout_ok(buf: bytes) -> bool:
-    """Vectorised check of the whole file: tokens are `\\d+(\\.\\d+)?`, 256 per non-blank line, 256 lines."""
-    cls = _BYTE_CLASS[np.frombuffer(buf, dtype=np.uint8)]
+def _parse_matrix(buf: bytes) -> np.ndarray | None:
+    """The values of a matrix file (float64, file order), or None if its layout is not the format's:
+    tokens `\\d+(\\.\\d+)?`, 256 per non-blank line, 256 lines. Vectorised over the whole file."""
+    a = np.frombuffer(buf, dtype=np.uint8)
+    cls = _BYTE_CLASS[a]
     if cls.size == 0 or cls.min() == _OTHER:
-        return False
+        return None
     ws = cls <= _NEWLINE
-    starts = np.flatnonzero(ws[:-1] & ~ws[1:]) + 1
+    edge = np.flatnonzero(ws[:-1] != ws[1:]) + 1
+    starts, ends = edge[~ws[edge]], edge[ws[edge]]
     if not ws[0]:
         starts = np.concatenate(([0], starts))
+    if not ws[-1]:
+        ends = np.concatenate((ends, [a.size]))
     if starts.size != N_PIXELS:
-        return False
-    # A point has a digit on both sides, and a token has at most one point.
-    where = np.flatnonzero(cls == _DOT)
-    if where.size:
-        if where[0] == 0 or where[-1] == cls.size - 1:
-            return False
-        beside = np.concatenate((cls[where - 1], cls[where + 1]))
-        if beside.min() != _DIGIT or beside.max() != _DIGIT:
-            return False
-        if np.any(np.diff(np.searchsorted(starts, where, side="right")) == 0):
-            return False
-    breaks = np.flatnonzero(cls == _NEWLINE)
-    per_line = np.diff(np.searchsorted(starts, breaks), prepend=0, append=starts.size)
+        return None
+    # At most one point per token, with a digit on both sides (inside a token, all else are digits).
+    dots = np.flatnonzero(cls == _DOT)
+    # The archive's own "%.2f" (a point before the last two digits of every token) needs no search.
+    if dots.size and not (dots.size == N_PIXELS and np.array_equal(dots, ends - 3) and np.all(ends - starts > 3)):
+        token = np.searchsorted(starts, dots, side="right") - 1
+        if np.any(np.diff(token) == 0) or np.any(dots == starts[token]) or np.any(dots == ends[token] - 1):
+            return None
+    per_line = np.diff(np.searchsorted(starts, np.flatnonzero(cls == _NEWLINE)), prepend=0, append=N_PIXELS)
     per_line = per_line[per_line > 0]
-    return per_line.size == FRAME_SHAPE[0] and bool(np.all(per_line == FRAME_SHAPE[1]))
+    if per_line.size != FRAME_SHAPE[0] or np.any(per_line != FRAME_SHAPE[1]):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        values = np.fromstring(buf, dtype=np.float64, sep=" ")
+    return values if values.size == N_PIXELS else None
 
 
 def _diagnose_matrix(path: Path, lines: list[bytes]) -> None:

@@ -258,6 +258,7 @@ def l0(ff: FolderFiles, settings: L0Settings) -> xr.Dataset:
     info, info_bad = _read_info(ff, frames, errors)
     energy = np.zeros((len(frames),) + FRAME_SHAPE, dtype=np.float32)
     flags = np.zeros(len(frames), dtype=np.uint8)
+    hits = np.zeros(len(frames), dtype=np.int32)  # non-zero pixels (none in a corrupt frame)
     metas: list[FrameMeta] = []
     bad_counts = dict.fromkeys(BAD_KINDS, 0)
     for i, n in enumerate(frames):
@@ -271,23 +272,24 @@ def l0(ff: FolderFiles, settings: L0Settings) -> xr.Dataset:
             frame.flags |= FLAG_CORRUPT
         else:
             energy[i] = image
+            hits[i] = np.count_nonzero(image)
         _check_statistics(ff, n, frame, errors)
         meta = frame.meta
         if frame.flags & FLAG_INFO_TABLE and not frame.flags & FLAG_CORRUPT and \
-                meta.pixel_count_original != int(np.count_nonzero(energy[i])):
+                meta.pixel_count_original != hits[i]:
             # Decision: an info.txt row is trusted only if its non-zero pixel count matches the
             # frame; a mismatch means the row describes another image (renumbered folder).
             log.warning("frame %d: info.txt row has %s non-zero pixels, frame has %d; row not used",
-                        n, meta.pixel_count_original, np.count_nonzero(energy[i]))
+                        n, meta.pixel_count_original, hits[i])
             errors.append(f"{ff.info[0]}:frame {n}: info.txt row does not match the frame (pixel count)")
             meta = FrameMeta()
             frame.flags = (frame.flags & ~FLAG_INFO_TABLE) | FLAG_NO_METADATA
         counts = {meta.pixel_count_original, meta.pixel_count_filtered} - {None}
-        if counts and not frame.flags & FLAG_CORRUPT and int(np.count_nonzero(energy[i])) not in counts:
+        if counts and not frame.flags & FLAG_CORRUPT and int(hits[i]) not in counts:
             # The metadata may describe another image (renumbered folder): kept, but flagged.
             frame.flags |= FLAG_PIXEL_COUNT_MISMATCH
             errors.append(f"frame {n}: metadata pixel count {sorted(counts)} != frame's "
-                          f"{np.count_nonzero(energy[i])} ({' '.join(meta.sources)})")
+                          f"{hits[i]} ({' '.join(meta.sources)})")
         mode = meta.measurement_mode
         if mode not in (MODES["tot_energy"],) and not (mode == MODES["unknown"] and assume_energy):
             frame.flags |= FLAG_NON_ENERGY_MODE
@@ -296,14 +298,14 @@ def l0(ff: FolderFiles, settings: L0Settings) -> xr.Dataset:
             bad_counts[min(frame.bad, key=BAD_KINDS.index)] += 1
         flags[i] = frame.flags
         metas.append(meta)
-    return _build_dataset(ff, frames, energy, flags, metas, errors, bad_counts)
+    return _build_dataset(ff, frames, energy, hits, flags, metas, errors, bad_counts)
 
 
 def _col(metas, name, dtype, fill):
     return np.array([fill if getattr(m, name) is None else getattr(m, name) for m in metas], dtype=dtype)
 
 
-def _build_dataset(ff, frames, energy, flags, metas, errors, bad_counts) -> xr.Dataset:
+def _build_dataset(ff, frames, energy, nonzero, flags, metas, errors, bad_counts) -> xr.Dataset:
     nf = len(frames)
     f, i32, i64 = np.float64, np.int32, np.int64
     att = np.full((nf, ATTITUDE_WORDS), -9999, dtype=i32)
@@ -311,7 +313,6 @@ def _build_dataset(ff, frames, energy, flags, metas, errors, bad_counts) -> xr.D
     for i, m in enumerate(metas):  # the readers allow at most ATTITUDE_WORDS / POSITION_WORDS words
         att[i, : len(m.attitude)] = m.attitude
         pos[i, : len(m.position)] = m.position
-    nonzero = np.count_nonzero(np.nan_to_num(energy), axis=(1, 2)).astype(i32)
 
     def var(values, units, long_name, dims=("frame",), **extra):
         attrs = {"long_name": long_name, **extra}
