@@ -157,8 +157,20 @@ def test_classifier_reproducible_and_reported(model, tmp_path):
     assert report["clusters"] == 3131 and report["training_accuracy"] == 1.0
     assert report["cv_by_folder"]["groups"] == 2 and report["cv_by_frame"]["groups"] == 7
     # Measured agreement with the archive labels on frames held out (pins the feature set).
-    assert report["cv_by_frame"]["accuracy"] > 0.95
+    assert report["cv_by_frame"]["accuracy"] > 0.95 and report["cv_by_frame"]["non_dot_agreement"] > 0.88
     assert report["cv_by_frame"]["per_class"]["dot"]["recall"] > 0.99
+    assert report["cv_by_frame"]["per_class"]["track_curly"]["recall"] > 0.8
+    for scheme in ("cv_by_frame", "cv_by_folder"):
+        cv = report[scheme]
+        assert set(cv["per_class"]) == {n for n, c in report["class_counts"].items() if c}
+        assert sum(sum(row.values()) for row in cv["confusion_true_by_predicted"].values()) == 3131
+        # Decision pinned: the calibrated probabilities are better than the forest's votes on
+        # clusters held out, by frame and by folder (log loss, Brier score, calibration error).
+        p = cv["probability"]
+        for score in ("log_loss", "brier", "ece"):
+            assert p["calibrated"][score] < p["forest_votes"][score], (scheme, score)
+    assert 0.5 < report["calibration"]["temperature"] < 0.8  # the votes are under-confident
+    assert report["cv_by_frame"]["probability"]["calibrated"]["ece"] < 0.015
 
 
 def test_model_file_of_other_kind_refused(tmp_path):
@@ -173,8 +185,13 @@ def test_raw_frames_reproduce_archive_statistics_and_clusters(tmp_path, model):
     root = tmp_path / "arch"
     shutil.copytree(VZ / "raw", root / "raw")
     build_l0(root, "above_europe", tmp_path / "l0.nc")
-    build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
+    l1 = build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
     assert_cf_compliant(tmp_path / "l1.nc")
+    # Calibrated class probabilities: one row per cluster over the 9 classes, the class is the most probable.
+    p = l1.cluster_class_probability.transpose("cluster", "class").values
+    assert p.shape == (l1.sizes["cluster"], 9) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(l1["class"].values[np.argmax(p, axis=1)], l1.cluster_class.values)
+    assert np.median(p.max(axis=1)) > 0.9
     assert export_labelled(tmp_path / "l1.nc", tmp_path / "out") == 3
     for n in (7, 20, 34):
         for kind in ("clusters", "statistics"):

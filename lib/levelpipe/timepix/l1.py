@@ -28,7 +28,7 @@ def label_frames(l0: xr.Dataset, model) -> xr.Dataset:
     idx = np.flatnonzero(usable)
     cl = find_clusters(l0.energy.values[idx])
     X = features(cl)
-    cls = classify(model, X)
+    cls, proba = classify(model, X)
     frame_of_cluster = l0.frame.values[idx][cl.frame_index]
     counts = np.zeros((l0.sizes["frame"], N_CLASSES), dtype=np.int32)
     np.add.at(counts, (idx[cl.frame_index], cls.astype(np.int64) - 1), 1)
@@ -47,6 +47,8 @@ def label_frames(l0: xr.Dataset, model) -> xr.Dataset:
         "cluster_pos_x": v("cluster", cl.pos_x, "1", "first row of the cluster bounding box (pos_x)"),
         "cluster_pos_y": v("cluster", cl.pos_y, "1", "first column of the cluster bounding box (pos_y)"),
         "cluster_class": v("cluster", cls, None, "track class from the random-forest classifier", **class_flags),
+        "cluster_class_probability": v(("cluster", "class"), proba, "1",
+                                       "calibrated probability of each track class for the cluster"),
         "cluster_pixel_start": v("cluster", cl.pixel_start, "1", "index of the cluster's first pixel"),
         "cluster_pixel_count": v("cluster", cl.pixel_count, "1", "pixels in the cluster"),
         "cluster_energy": v("cluster", cl.total_energy, "keV", "energy deposited by the cluster"),
@@ -86,10 +88,13 @@ def write_l1(ctx) -> None:
     ctx.write(ds, ctx.outputs.one(), table="l1",
               title=f"VZLUSAT-1 Timepix level 1 labelled clusters, folder {ds.attrs['folder']}",
               summary="8-connected particle-track clusters of the energy-mode frames of one folder, their 25 "
-                      "features and random-forest track classes, with per-frame class counts.",
+                      "features, random-forest track classes and calibrated class probabilities, with "
+                      "per-frame class counts.",
               references="Baca et al., IROS 2019 (track classes)",
               extra_attrs={"classifier_config_digest": prov["config_digest"],
-                           "classifier_cv_by_folder_accuracy": prov["cv_by_folder_accuracy"]})
+                           "classifier_cv_by_folder_accuracy": prov["cv_by_folder_accuracy"],
+                           "classifier_cv_by_frame_accuracy": prov["cv_by_frame_accuracy"],
+                           "classifier_temperature": prov["temperature"]})
 
 
 def write_labelled(ctx) -> None:
