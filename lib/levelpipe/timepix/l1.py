@@ -15,7 +15,7 @@ import xarray as xr
 from levelpipe.io import atomic_output, read_netcdf
 from levelpipe.timepix.classes import CLASS_NAMES
 from levelpipe.timepix.classifier import classify, load_model
-from levelpipe.timepix.clusters import FEATURE_IN_PIXELS, FEATURE_NAMES, FEATURE_UNITS, features, find_clusters
+from levelpipe.timepix.clusters import FEATURE_NAMES, FEATURE_UNIT_NOTES, FEATURE_UNITS, features, find_clusters
 from levelpipe.timepix.export import write_frame
 from levelpipe.timepix.l0 import FLAG_CORRUPT, FLAG_NON_ENERGY_MODE
 
@@ -65,10 +65,8 @@ def label_frames(l0: xr.Dataset, model) -> xr.Dataset:
         "measurement_mode": l0.measurement_mode.variable, "image_id": l0.image_id.variable,
     }
     for k, (name, unit) in enumerate(zip(FEATURE_NAMES, FEATURE_UNITS)):
-        per_px = " (per pixel of length)" if name == "energy_per_length" else \
-            " (pixels)" if name in FEATURE_IN_PIXELS else ""
         data[f"feature_{name}"] = v("cluster", X[:, k].astype(np.float32), unit,
-                                    f"classifier feature: {name.replace('_', ' ')}{per_px}")
+                                    f"classifier feature: {name.replace('_', ' ')}{FEATURE_UNIT_NOTES.get(name, '')}")
     ds = xr.Dataset(data, coords={
         "frame": l0.frame, "time": l0.time,
         "class": ("class", np.arange(1, N_CLASSES + 1, dtype=np.int8), {"long_name": "track class id", "units": "1"}),
@@ -87,7 +85,7 @@ def write_l1(ctx) -> None:
     ds = label_frames(l0, model)
     ctx.write(ds, ctx.outputs.one(), table="l1",
               title=f"VZLUSAT-1 Timepix level 1 labelled clusters, folder {ds.attrs['folder']}",
-              summary="8-connected particle-track clusters of the energy-mode frames of one folder, their 25 "
+              summary="8-connected particle-track clusters of the energy-mode frames of one folder, their 34 "
                       "features, random-forest track classes and calibrated class probabilities, with "
                       "per-frame class counts.",
               references="Baca et al., IROS 2019 (track classes)",
