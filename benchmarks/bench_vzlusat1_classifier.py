@@ -11,7 +11,7 @@ the seed's own spread (mean +- standard deviation over seeds). Nothing here is t
    training time (wall and CPU, medians of interleaved rounds).
 2. Feature sets, held out by frame: the 25 features of before issue 11, each group added since
    (ideas from the existing documented features, extended by standard morphology: Baca et al.
-   2019 is not available offline), the library's 34, and candidates that were not adopted.
+   2019 is not available offline), the library's 30, and candidates that were not adopted.
 3. Learning curve: the fraction of the other frames' clusters trained on, held out by frame.
 4. Probabilities held out by frame: the forest's votes, the library's temperature scaling, and
    sklearn's CalibratedClassifierCV (3-fold, sigmoid and isotonic).
@@ -69,8 +69,13 @@ def candidate_features(cl) -> dict[str, np.ndarray]:
         return np.bincount(lab, x, minlength=n)
     key = (lab * 258 + r + 1) * 258 + c + 1       # padded grid: a neighbour never wraps
     keys = np.sort(key)
-    n8 = np.sum([_lookup(keys, key + dr * 258 + dc) for dr, dc in _NEIGHBOURS_8], axis=0)
-    out = {}
+    ring = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]  # circular order
+    inside = np.stack([_lookup(keys, key + dr * 258 + dc) for dr, dc in ring], axis=1)
+    n8 = inside.sum(axis=1)
+    runs = np.sum(inside & ~np.roll(inside, -1, axis=1), axis=1)  # crossing number
+    out = {"fork_fraction": tot(((n8 >= 3) & (n8 <= 4)).astype(float)) / cnt,
+           "thick_fraction": tot((n8 >= 5).astype(float)) / cnt,
+           "crossing_ends": tot((runs == 1).astype(float)), "crossing_branches": tot((runs >= 3).astype(float))}
     depth, alive, k = np.zeros(key.size), np.ones(key.size, bool), 0
     while alive.any():                              # 8-neighbour erosions until the pixel goes
         k += 1
@@ -90,12 +95,12 @@ def candidate_features(cl) -> dict[str, np.ndarray]:
 
 ORIGINAL = FEATURE_NAMES[:FEATURE_NAMES.index("energy_per_length") + 1]  # the 25 before issue 11
 ADDED = {
-    "neighbour topology (fork/thick fractions, crossing-number ends and branches)":
-        ("fork_fraction", "thick_fraction", "crossing_ends", "crossing_branches"),
     "shape (max radius, curvature and residual of a quadratic fit, straightness)":
         ("radius_max", "radius_max_norm", "curvature", "quadratic_residual", "straightness"),
 }
 CANDIDATES = {
+    "neighbour topology (fork/thick fractions, crossing-number ends and branches)":
+        ("fork_fraction", "thick_fraction", "crossing_ends", "crossing_branches"),
     "thickness (erosion depth)": ("erosion_depth",),
     "energy distribution (skewness, kurtosis, edge energy fraction)":
         ("energy_skewness", "energy_kurtosis", "edge_energy_fraction"),
@@ -164,7 +169,7 @@ def main() -> None:
         w, c = np.median(times[cw], axis=0)
         print(f"  {'':19s} training with both CVs (9 extra forests): {w:.1f} s wall / {c:.1f} s CPU (median)")
 
-    # 2. features, by frame: the 25 of before, each added group, the library's 34, candidates on top
+    # 2. features, by frame: the 25 of before, each added group, the library's 30, candidates on top
     print("\n2. feature sets (held out by frame, class_weight null):")
     col = {n: X[:, i] for i, n in enumerate(FEATURE_NAMES)} | cand
     sets = {f"the original {len(ORIGINAL)}": ORIGINAL}

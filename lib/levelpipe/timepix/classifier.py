@@ -2,7 +2,7 @@
 class probabilities.
 
 The archive labels were themselves produced by a random forest over morphological features
-(Baca et al., IROS 2019). We retrain one on our 34 features (`clusters.FEATURE_NAMES`) from the
+(Baca et al., IROS 2019). We retrain one on our 30 features (`clusters.FEATURE_NAMES`) from the
 labelled layout, seeded so the model is reproducible, and measure how well it agrees with the
 archive labels on frames it has not seen (leave-one-frame-out) and on folders it has not seen
 (leave-one-folder-out): per-class recall and precision, the confusion matrix, and how good the

@@ -85,7 +85,7 @@ def write_l1(ctx) -> None:
     ds = label_frames(l0, model)
     ctx.write(ds, ctx.outputs.one(), table="l1",
               title=f"VZLUSAT-1 Timepix level 1 labelled clusters, folder {ds.attrs['folder']}",
-              summary="8-connected particle-track clusters of the energy-mode frames of one folder, their 34 "
+              summary="8-connected particle-track clusters of the energy-mode frames of one folder, their 30 "
                       "features, random-forest track classes and calibrated class probabilities, with "
                       "per-frame class counts.",
               references="Baca et al., IROS 2019 (track classes)",
