@@ -9,6 +9,8 @@ from __future__ import annotations
 import pathlib
 from typing import Callable
 
+from levelpipe.timepix.classifier import clusters_from_list
+from levelpipe.timepix.clusters import features
 from levelpipe.timepix.formats import (read_clusters, read_dsc, read_info_rows, read_matrix, read_metadata,
                                        read_statistics)
 
@@ -18,8 +20,6 @@ RESOURCES = REPO / "resources" / "vzlusat1"
 
 def _clusters(path: pathlib.Path) -> object:
     # L0 rebuilds the frame from the list; the classifier's training computes its features.
-    from levelpipe.timepix.classifier import clusters_from_list
-    from levelpipe.timepix.clusters import features
     cl = read_clusters(path)
     cl.frame()
     return features(clusters_from_list(cl))
