@@ -166,7 +166,8 @@ rule write_vzlusat1_browser:
         l0=result("vzlusat1", "l0", "{folder}.nc"),
         l1=result("vzlusat1", "l1", "{folder}.nc"),
     output:
-        result("vzlusat1", "browser", "{folder}.html"),
+        page=result("vzlusat1", "browser", "{folder}.html"),
+        frames=directory(result("vzlusat1", "browser", "{folder}.frames")),
     log:
         log("vzlusat1", "write_vzlusat1_browser", "{folder}"),
     benchmark:

@@ -1,4 +1,4 @@
-"""The static HTML frame browser: embedded data, self-containment, and rendering in headless Chromium.
+"""The static HTML frame browser: page, batch files beside it, and rendering in headless Chromium.
 
 L0 and L1 inputs are synthetic datasets of exactly the L0/L1 contract, written with the project's
 netCDF writer; the clusters are placed so that orientation and class filtering are visible.
@@ -21,7 +21,7 @@ from PIL import Image
 from conftest import family_settings
 from levelpipe.errors import ConfigError, TimepixError
 from levelpipe.io import write_netcdf
-from levelpipe.timepix.browser import write_browser
+from levelpipe.timepix.browser import frames_dir, write_browser
 from levelpipe.timepix.classes import CLASS_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,14 +143,21 @@ def decode(b64: str, dtype: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(b64), dtype=dtype)
 
 
+def batch(page: Path, k: int) -> dict:
+    """Batch file k of a page: `timepixBrowserBatch({...});` -> the object."""
+    text = (frames_dir(page) / f"{k:04d}.js").read_text()
+    assert text.startswith("timepixBrowserBatch(") and text.endswith(");\n"), text[:80]
+    return json.loads(text[len("timepixBrowserBatch("):-3])
+
+
 # --- the page (no browser needed) --------------------------------------------------------------
 
-def test_page_is_self_contained_and_data_are_sparse(tmp_path, browser_config):
+def test_page_and_batch_files_are_local_and_sparse(tmp_path, browser_config):
     l0, l1 = make_folder(tmp_path)
     out = tmp_path / "browser" / "folder_a.html"
-    write_browser(str(l0), str(l1), str(out), browser_config)
+    assert write_browser(str(l0), str(l1), str(out), browser_config) == tmp_path / "browser" / "folder_a.frames"
     text = out.read_text()
-    # One file from disk: no external script/style/image, no network API.
+    # Opens from disk: no network, no fetch; scripts only from the batch folder beside the page.
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", text)
     assert "fetch(" not in text and "XMLHttpRequest" not in text and "http://" not in text and "https://" not in text
     data = embedded_data(text)
@@ -158,11 +165,15 @@ def test_page_is_self_contained_and_data_are_sparse(tmp_path, browser_config):
     assert data["frames"]["time"][0] == "2018-02-01T10:00:00Z" and data["frames"]["time"][3] is None
     assert data["frames"]["latitude"][2] is None and data["frames"]["image_id"][3] == -1
     assert data["frames"]["class_counts"][0] == [1, 0, 0, 0, 1, 0, 0, 0, 0]
+    assert data["frames"]["hits"] == [12, 5, 0, 2]  # per-frame hit pixels; the corrupt frame has none
     assert data["class_totals"] == [3, 1, 0, 0, 1, 0, 0, 0, 0] and data["n_clusters"] == 5
     assert {"mask": 2, "name": "corrupt"} in data["flag_names"] and data["mode_names"]["1"] == "tot_energy"
     assert data["config"]["batch_sizes"] == browser_config["batch_sizes"]
-    px = data["pixels"]
-    assert px["offset"] == [0, 12, 17, 17, 19]  # per-frame hit pixels; the corrupt frame has none
+    assert data["batches"] == {"dir": "folder_a.frames", "frames_per_file": 50, "files": ["0000.js"],
+                               "callback": "timepixBrowserBatch"}
+    assert "pixels" not in data  # no pixel data in the page itself
+    px = batch(out, 0)
+    assert px["first"] == 0 and px["offset"] == [0, 12, 17, 17, 19]
     index = decode(px["index"], "<u2")
     energy = decode(px["energy"], "<f4")
     cls = decode(px["class"], "u1")
@@ -180,12 +191,23 @@ def test_page_is_self_contained_and_data_are_sparse(tmp_path, browser_config):
     assert np.allclose(energy[12:17].sum(), 30 + 31 + 32 + 33 + 3)
 
 
+def test_batches_split_the_frames(tmp_path, browser_config):
+    l0, l1 = make_folder(tmp_path)
+    out = tmp_path / "two.html"
+    write_browser(str(l0), str(l1), str(out), {**browser_config, "frames_per_file": 3})
+    assert embedded_data(out.read_text())["batches"]["files"] == ["0000.js", "0001.js"]
+    first, second = batch(out, 0), batch(out, 1)
+    assert (first["first"], first["offset"]) == (0, [0, 12, 17, 17]) and (second["first"], second["offset"]) == (3, [0, 2])
+    assert sorted(decode(second["index"], "<u2").tolist()) == [5 * 256 + 5, 200 * 256 + 60]  # frame 40's dots
+
+
 def test_page_is_reproducible(tmp_path, browser_config):
     l0, l1 = make_folder(tmp_path)
-    a, b = tmp_path / "a.html", tmp_path / "b.html"
+    a, b = tmp_path / "a" / "x.html", tmp_path / "b" / "x.html"
     write_browser(str(l0), str(l1), str(a), browser_config)
     write_browser(str(l0), str(l1), str(b), browser_config)
     assert a.read_bytes() == b.read_bytes()
+    assert (frames_dir(a) / "0000.js").read_bytes() == (frames_dir(b) / "0000.js").read_bytes()
 
 
 def test_page_survives_markup_in_names(tmp_path, browser_config):
@@ -219,6 +241,7 @@ def test_l1_clusters_of_unknown_frame_is_an_error(tmp_path, browser_config):
     ({"colour_scale": "sqrt"}, "colour_scale"),
     ({"colormap": "no_such_map"}, "colormap"),
     ({"background": "not-a-colour"}, "background"),
+    ({"frames_per_file": 0}, "frames_per_file"),
 ])
 def test_bad_browser_config_is_a_one_line_error(change, where):
     with pytest.raises(ConfigError, match=where) as err:
@@ -250,11 +273,11 @@ def _status(dom: str) -> tuple[dict, str]:
     return attrs, m.group(2)
 
 
-@pytest.fixture
-def page(tmp_path, browser_config):
+@pytest.fixture(params=[50, 3], ids=["one_file", "two_files"])
+def page(request, tmp_path, browser_config):
     l0, l1 = make_folder(tmp_path)
     out = tmp_path / "browser" / "folder_a.html"
-    write_browser(str(l0), str(l1), str(out), browser_config)
+    write_browser(str(l0), str(l1), str(out), {**browser_config, "frames_per_file": request.param})
     return out
 
 
@@ -309,20 +332,26 @@ def test_browser_screenshot_orientation(tmp_path, page, transpose):
 # rendered and records status after each step; appended to a copy of the page in the test only.
 _INTERACTION_SCRIPT = """
 <script>
-(function () {
+(async function () {
   const st = document.getElementById("status"), out = [];
+  const renders = () => +(st.dataset.renders || 0);
+  // A view may need a batch file first: wait until the page has drawn once more and is ready.
+  async function settle(before) {
+    while (st.dataset.state !== "ready" || renders() <= before) await new Promise(r => setTimeout(r, 5));
+  }
   const rec = () => out.push([st.dataset.first, st.dataset.last, st.dataset.drawnPixels].join(":"));
+  async function act(fn) { const before = renders(); fn(); await settle(before); rec(); }
   const choose = (id, v) => { const el = document.getElementById(id); el.value = v; el.dispatchEvent(new Event("change")); };
-  rec();
-  document.getElementById("next").click(); rec();
-  document.querySelector('input[data-cls="0"]').click(); rec();
-  choose("batch", "2"); rec();
-  document.getElementById("next").click(); rec();
-  document.getElementById("no-classes").click(); rec();
-  document.getElementById("all-classes").click(); rec();
-  document.getElementById("frames").rows[0].click(); rec();
-  document.dispatchEvent(new KeyboardEvent("keydown", {key: "ArrowRight"})); rec();
-  document.getElementById("transpose").click(); choose("scale", "linear"); rec();
+  await settle(0); rec();
+  await act(() => document.getElementById("next").click());
+  await act(() => document.querySelector('input[data-cls="0"]').click());
+  await act(() => choose("batch", "2"));
+  await act(() => document.getElementById("next").click());
+  await act(() => document.getElementById("no-classes").click());
+  await act(() => document.getElementById("all-classes").click());
+  await act(() => document.getElementById("frames").rows[0].click());
+  await act(() => document.dispatchEvent(new KeyboardEvent("keydown", {key: "ArrowRight"})));
+  await act(() => { document.getElementById("transpose").click(); choose("scale", "linear"); });
   document.body.insertAdjacentHTML("beforeend", '<div id="selftest">' + out.join(",") + "</div>");
 })();
 </script>
@@ -331,8 +360,9 @@ _INTERACTION_SCRIPT = """
 
 @pytest.mark.browser
 def test_browser_controls_in_chromium(tmp_path, page):
-    driven = tmp_path / "driven.html"
+    driven = page.with_name("driven.html")
     driven.write_text(page.read_text().replace("</body>", _INTERACTION_SCRIPT + "</body>"))
+    shutil.copytree(frames_dir(page), frames_dir(driven))
     proc = _chromium(tmp_path, driven.as_uri(), "--virtual-time-budget=5000", "--dump-dom")
     found = re.findall(r'<div id="selftest">([0-9:,]*)</div>', proc.stdout)  # not the script's own text
     assert found, proc.stdout[-3000:]
@@ -350,3 +380,14 @@ def test_browser_controls_in_chromium(tmp_path, page):
     ]
     attrs, text = _status(proc.stdout)
     assert attrs["data-state"] == "ready" and "linear scale, transposed" in text
+
+
+@pytest.mark.browser
+def test_page_without_its_batch_folder_says_so(tmp_path, browser_config):
+    l0, l1 = make_folder(tmp_path)
+    out = tmp_path / "browser" / "folder_a.html"
+    shutil.rmtree(write_browser(str(l0), str(l1), str(out), browser_config))
+    proc = _chromium(tmp_path, out.as_uri(), "--virtual-time-budget=5000", "--dump-dom")
+    attrs, text = _status(proc.stdout)
+    assert attrs.get("data-state") == "error", text
+    assert "cannot load folder_a.frames/0000.js (the page needs its folder folder_a.frames beside it)" in text

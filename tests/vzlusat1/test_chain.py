@@ -145,6 +145,17 @@ def test_features_known_answers():
     assert f["end_pixels"].tolist() == [2, 0] and f["inner_pixels"].tolist() == [0, 1]
     assert f["perimeter"].tolist() == [12, 12]
     assert f["bbox_fill"].tolist() == [1, 1]
+    # Features added for issue 11, written out by hand for the same two clusters:
+    assert f["radius_max"].tolist() == [pytest.approx(2), pytest.approx(2 ** 0.5)]
+    assert f["radius_max_norm"][0] == pytest.approx(2 / 5 ** 0.5)
+    assert f["straightness"].tolist() == [pytest.approx(1), pytest.approx(3 / 9)]
+    assert f["curvature"].tolist() == [pytest.approx(0, abs=1e-9), pytest.approx(0, abs=1e-9)]
+    assert f["quadratic_residual"].tolist() == [pytest.approx(0, abs=1e-9), pytest.approx((6 / 9) ** 0.5)]
+    b = np.zeros((256, 256), np.float32)
+    for k in range(-4, 5):
+        b[200 + k * k // 6, 50 + k] = 5.0    # a bent track (parabola, rows 2 1 0 0 0 0 0 1 2)
+    g = dict(zip(FEATURE_NAMES, features(find_clusters(b)).T))
+    assert g["curvature"][0] > 0.1 and g["quadratic_residual"][0] < 0.2 < g["axis_minor_std"][0]
 
 
 def test_classifier_reproducible_and_reported(model, tmp_path):
@@ -157,8 +168,20 @@ def test_classifier_reproducible_and_reported(model, tmp_path):
     assert report["clusters"] == 3131 and report["training_accuracy"] == 1.0
     assert report["cv_by_folder"]["groups"] == 2 and report["cv_by_frame"]["groups"] == 7
     # Measured agreement with the archive labels on frames held out (pins the feature set).
-    assert report["cv_by_frame"]["accuracy"] > 0.95
+    assert report["cv_by_frame"]["accuracy"] > 0.95 and report["cv_by_frame"]["non_dot_agreement"] > 0.88
     assert report["cv_by_frame"]["per_class"]["dot"]["recall"] > 0.99
+    assert report["cv_by_frame"]["per_class"]["track_curly"]["recall"] > 0.8
+    for scheme in ("cv_by_frame", "cv_by_folder"):
+        cv = report[scheme]
+        assert set(cv["per_class"]) == {n for n, c in report["class_counts"].items() if c}
+        assert sum(sum(row.values()) for row in cv["confusion_true_by_predicted"].values()) == 3131
+        # Decision pinned: the calibrated probabilities are better than the forest's votes on
+        # clusters held out, by frame and by folder (log loss, Brier score, calibration error).
+        p = cv["probability"]
+        for score in ("log_loss", "brier", "ece"):
+            assert p["calibrated"][score] < p["forest_votes"][score], (scheme, score)
+    assert 0.5 < report["calibration"]["temperature"] < 0.8  # the votes are under-confident
+    assert report["cv_by_frame"]["probability"]["calibrated"]["ece"] < 0.015
 
 
 def test_model_file_of_other_kind_refused(tmp_path):
@@ -173,8 +196,13 @@ def test_raw_frames_reproduce_archive_statistics_and_clusters(tmp_path, model):
     root = tmp_path / "arch"
     shutil.copytree(VZ / "raw", root / "raw")
     build_l0(root, "above_europe", tmp_path / "l0.nc")
-    build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
+    l1 = build_l1(tmp_path / "l0.nc", model[0], tmp_path / "l1.nc")
     assert_cf_compliant(tmp_path / "l1.nc")
+    # Calibrated class probabilities: one row per cluster over the 9 classes, the class is the most probable.
+    p = l1.cluster_class_probability.transpose("cluster", "class").values
+    assert p.shape == (l1.sizes["cluster"], 9) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(l1["class"].values[np.argmax(p, axis=1)], l1.cluster_class.values)
+    assert np.median(p.max(axis=1)) > 0.9
     assert export_labelled(tmp_path / "l1.nc", tmp_path / "out") == 3
     for n in (7, 20, 34):
         for kind in ("clusters", "statistics"):
@@ -224,7 +252,7 @@ def test_more_real_cluster_lists_from_shared_data():
     """The archive sample in ../shared (if present) reads and round-trips like the bundled one."""
     root = shared_data("vzlusat1")
     data = load_training_set(_labelled(root))
-    assert data["X"].shape == (3131, 25)
+    assert data["X"].shape == (3131, len(FEATURE_NAMES))
     counts = json.loads((root / "labelled" / "above_europe" / "1_fullres.statistics.txt").read_text())
     assert counts["dot"] == 163
 

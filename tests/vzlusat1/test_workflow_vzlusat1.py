@@ -39,6 +39,12 @@ def test_products(workflow_run):
         assert (res / "maps" / f"{name}.png").stat().st_size > 10_000
     page = (res / "browser" / "planetary_sweeps" / "12_2020-06-09.html").read_text()
     assert "planetary_sweeps/12_2020-06-09" in page and "<script" in page
+    assert sorted((res / "browser" / "planetary_sweeps" / "12_2020-06-09.frames").glob("[!.]*")) == \
+        [res / "browser" / "planetary_sweeps" / "12_2020-06-09.frames" / "0000.js"]  # besides Snakemake's timestamp
+    l1 = read_netcdf(res / "l1" / "above_europe.nc")
+    assert l1.cluster_class_probability.sizes["class"] == 9
+    l0 = read_netcdf(res / "l0" / "above_europe.nc")
+    assert l0.attrs["frames_decoded"] == 5 and l0.attrs["bad_frames_total"] == 0
     # every rule wrote a log and a benchmark
     assert list((wd / "logs" / "vzlusat1" / "build_vzlusat1_l0").glob("*.benchmark.tsv"))
 

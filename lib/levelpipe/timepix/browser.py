@@ -1,8 +1,14 @@
-"""A static, self-contained HTML frame browser for one VZLUSAT-1 Timepix folder.
+"""A static HTML frame browser for one VZLUSAT-1 Timepix folder, paged: frames load on demand.
 
-`write_browser(l0, l1, out_html, config)` writes one HTML page that opens from disk (file://):
-the code (inline JavaScript), the style (inline CSS) and the data (JSON in a
-``<script type="application/json">`` element) are all in the page; nothing is fetched, no CDN.
+`write_browser(l0, l1, out_html, config)` writes the page ``<folder>.html`` and, next to it, the
+folder ``<folder>.frames/`` of batch files (``0000.js``, ``0001.js``, ...), each holding the hit
+pixels of ``browser.frames_per_file`` consecutive frames. The page holds the code (inline
+JavaScript), the style (inline CSS) and what every view needs at once (the frame list with its
+metadata and class counts, the colour map, the settings: JSON in a
+``<script type="application/json">`` element); it loads a batch file only when a view shows one
+of its frames, by adding a ``<script>`` element with the file's relative path (what a page opened
+from disk, file://, may do; it may not fetch). Nothing comes from the network. So a folder of
+1,300 frames opens as fast as a small one, and memory grows only with the batches viewed.
 
 The page shows the folder's frame list with metadata (image id, UTC time, position, exposure,
 mode, threshold, bias, temperature, flags), draws a frame on a canvas, gives its clusters per
@@ -17,10 +23,11 @@ text matrix reads and how numpy/matplotlib show ``image[row, col]``. The officia
 image browser draws the transposed matrix (its horizontal axis is our row); the page's
 "transposed" checkbox reproduces that view for comparison with published figures.
 
-Data embedding: only non-zero pixels are stored, frame after frame: their flat index
-``row * n_cols + col`` (uint16 for 256x256), energy (float32, keV) and cluster class (uint8; 0
-for a pixel that is in no L1 cluster), each array base64-encoded little-endian bytes, plus the
-offset of each frame's first pixel. That is ~9.3 characters per hit pixel.
+Pixel encoding (batch files): only non-zero pixels are stored, frame after frame: their flat
+index ``row * n_cols + col`` (uint16 for 256x256), energy (float32, keV) and cluster class (uint8;
+0 for a pixel that is in no L1 cluster), each array base64-encoded little-endian bytes, plus the
+offset of each frame's first pixel within the batch. That is ~9.3 characters per hit pixel. A
+batch file is one call ``timepixBrowserBatch({...})`` of a JSON object.
 """
 from __future__ import annotations
 
@@ -44,9 +51,6 @@ from levelpipe.io.atomic import atomic_output
 from levelpipe.io.netcdf import read_netcdf
 
 log = logging.getLogger("levelpipe.timepix.browser")
-
-# Frames read from L0 at a time: bounds memory (64 x 256 x 256 float32 = 16 MB) for big folders.
-_FRAMES_PER_READ = 64
 
 #: Class id given to a hit pixel that belongs to no L1 cluster (shown as "unclustered").
 UNCLUSTERED = 0
@@ -109,65 +113,85 @@ def _pixel_classes(l1: xr.Dataset, frame_numbers: np.ndarray, l1_path: str):
     return frame_index, rows, cols, classes
 
 
-def _collect_pixels(l0: xr.Dataset, l1_keys: np.ndarray, l1_classes: np.ndarray):
-    """Non-zero finite L0 pixels of every frame (frame order), with their L1 cluster class."""
-    n_frames = l0.sizes["frame"]
+def _collect_pixels(l0: xr.Dataset, start: int, stop: int, l1_keys: np.ndarray, l1_classes: np.ndarray,
+                    index_dtype: np.dtype):
+    """Non-zero finite L0 pixels of frames [start, stop) (frame order), with their L1 cluster class."""
+    n_pix = l0.sizes["row"] * l0.sizes["col"]
+    energy = l0["energy"].isel(frame=slice(start, stop)).transpose("frame", "row", "col").values
+    n = energy.shape[0]
+    # Decision: drawn pixels are the finite, non-zero L0 values; a corrupt frame (NaN) has none.
+    hit = np.isfinite(energy) & (energy != 0)
+    f, flat = np.nonzero(hit.reshape(n, n_pix))
+    keys = (f + start).astype(np.int64) * n_pix + flat
+    where = np.clip(np.searchsorted(l1_keys, keys), 0, max(l1_keys.size - 1, 0))
+    found = (l1_keys[where] == keys) if l1_keys.size else np.zeros(keys.size, bool)
+    cls = np.where(found, l1_classes[where] if l1_keys.size else 0, UNCLUSTERED).astype(np.uint8)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(f, minlength=n))])
+    return offsets, flat.astype(index_dtype), energy.reshape(n, n_pix)[f, flat].astype("<f4"), cls
+
+
+def frames_dir(out_html: str | os.PathLike) -> Path:
+    """The folder of batch files next to a page: ``<name>.html`` -> ``<name>.frames``."""
+    return Path(out_html).with_suffix(".frames")
+
+
+BATCH_CALLBACK = "timepixBrowserBatch"
+
+
+def _batch_file(number: int, first: int, offsets, index, energy, pclass, index_dtype) -> str:
+    payload = {"batch": number, "first": first, "offset": offsets.tolist(),
+               "index_dtype": f"uint{8 * index_dtype.itemsize}", "index": _b64(index), "energy": _b64(energy),
+               "class": _b64(pclass)}
+    return f"{BATCH_CALLBACK}({json.dumps(payload, separators=(',', ':'))});\n"
+
+
+def write_batches(l0: xr.Dataset, l1: xr.Dataset, l1_path: str, out_dir: Path, frames_per_file: int):
+    """Write the batch files of a folder into `out_dir`; returns (file names, hit pixels per frame,
+    whether any hit pixel is in no L1 cluster). Memory: one batch of frames at a time."""
+    frames = l0["frame"].values.astype(np.int64)
     n_rows, n_cols = l0.sizes["row"], l0.sizes["col"]
     n_pix = n_rows * n_cols
     index_dtype = np.dtype("<u2") if n_pix <= 65536 else np.dtype("<u4")
-    idx_parts, e_parts, c_parts = [], [], []
-    per_frame = np.zeros(n_frames, dtype=np.int64)
-    for start in range(0, n_frames, _FRAMES_PER_READ):
-        energy = l0["energy"].isel(frame=slice(start, start + _FRAMES_PER_READ)).transpose("frame", "row", "col").values
-        # Decision: drawn pixels are the finite, non-zero L0 values; a corrupt frame (NaN) has none.
-        hit = np.isfinite(energy) & (energy != 0)
-        f, flat = np.nonzero(hit.reshape(hit.shape[0], n_pix))
-        per_frame[start:start + hit.shape[0]] = np.bincount(f, minlength=hit.shape[0])
-        keys = (f + start).astype(np.int64) * n_pix + flat
-        where = np.searchsorted(l1_keys, keys)
-        where = np.clip(where, 0, max(l1_keys.size - 1, 0))
-        found = (l1_keys[where] == keys) if l1_keys.size else np.zeros(keys.size, bool)
-        cls = np.where(found, l1_classes[where] if l1_keys.size else 0, UNCLUSTERED).astype(np.uint8)
-        idx_parts.append(flat.astype(index_dtype))
-        e_parts.append(energy.reshape(hit.shape[0], n_pix)[f, flat].astype("<f4"))
-        c_parts.append(cls)
-    cat = (lambda parts, dt: np.concatenate(parts) if parts else np.empty(0, dt))
-    offsets = np.concatenate([[0], np.cumsum(per_frame)])
-    return (offsets, cat(idx_parts, index_dtype), cat(e_parts, "<f4"), cat(c_parts, np.uint8), index_dtype)
+    fi, rows, cols, classes = _pixel_classes(l1, frames, l1_path)
+    keys = fi * n_pix + rows * n_cols + cols
+    order = np.argsort(keys, kind="stable")
+    keys, classes = keys[order], classes[order]
+    names, hits, unclustered = [], np.zeros(frames.size, dtype=np.int64), False
+    for number, start in enumerate(range(0, frames.size, frames_per_file)):
+        stop = min(start + frames_per_file, frames.size)
+        offsets, index, energy, pclass = _collect_pixels(l0, start, stop, keys, classes, index_dtype)
+        hits[start:stop] = np.diff(offsets)
+        unclustered |= bool(np.any(pclass == UNCLUSTERED))
+        name = f"{number:04d}.js"
+        (out_dir / name).write_text(_batch_file(number, start, offsets, index, energy, pclass, index_dtype),
+                                    encoding="ascii")
+        names.append(name)
+    return names, hits, unclustered
 
 
-def browser_data(l0_path: str, l1_path: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON object embedded in the page (see the module docstring for the pixel encoding)."""
+def page_data(l0: xr.Dataset, l1: xr.Dataset, l0_path: str, l1_path: str, config: Mapping[str, Any],
+              batch_dir: str, batch_files: list[str], hits: np.ndarray, unclustered: bool) -> dict[str, Any]:
+    """The JSON object embedded in the page: frame list, metadata, settings, where the batches are."""
     cfg = _browser_style(config)
-    l1 = read_netcdf(l1_path)
-    with xr.open_dataset(l0_path, engine="netcdf4") as l0:
-        for name in ("energy", "frame_flags", "measurement_mode", "time"):
-            if name not in l0.variables:
-                raise TimepixError(f"L0 product lacks {name!r}", l0_path)
-        frames = l0["frame"].values.astype(np.int64)
-        n_rows, n_cols = l0.sizes["row"], l0.sizes["col"]
-        n_pix = n_rows * n_cols
-        fi, rows, cols, classes = _pixel_classes(l1, frames, l1_path)
-        keys = fi * n_pix + rows * n_cols + cols
-        order = np.argsort(keys, kind="stable")
-        offsets, index, energy, pclass, index_dtype = _collect_pixels(l0, keys[order], classes[order])
-
-        meta = {}
-        for name in ("image_id", "time", "latitude", "longitude", "altitude", "exposure", "measurement_mode",
-                     "threshold", "bias", "temperature", "pixel_count", "frame_flags"):
-            if name in l0.variables:
-                meta[name] = _json_column(l0[name].values, _META_DECIMALS.get(name))
-            else:
-                meta[name] = [None] * len(frames)
-        meta["frame"] = [int(f) for f in frames]
-        modes = dict(_flag_table(l0["measurement_mode"], "flag_values"))
-        flags = _flag_table(l0["frame_flags"], "flag_masks")
-        units = {k: str(l0[k].attrs.get("units", "")) for k in ("altitude", "exposure", "bias", "temperature")
-                 if k in l0.variables}
-        units["energy"] = str(l0["energy"].attrs.get("units", "keV"))
-        # The archive folder (may be nested, e.g. planetary_sweeps/12_2020-06-09) from L0's
-        # `folder` attribute; the file name when a product has none.
-        folder = str(l0.attrs.get("folder") or Path(l0_path).stem)
+    frames = l0["frame"].values.astype(np.int64)
+    n_rows, n_cols = l0.sizes["row"], l0.sizes["col"]
+    meta = {}
+    for name in ("image_id", "time", "latitude", "longitude", "altitude", "exposure", "measurement_mode",
+                 "threshold", "bias", "temperature", "pixel_count", "frame_flags"):
+        if name in l0.variables:
+            meta[name] = _json_column(l0[name].values, _META_DECIMALS.get(name))
+        else:
+            meta[name] = [None] * len(frames)
+    meta["frame"] = [int(f) for f in frames]
+    meta["hits"] = [int(h) for h in hits]
+    modes = dict(_flag_table(l0["measurement_mode"], "flag_values"))
+    flags = _flag_table(l0["frame_flags"], "flag_masks")
+    units = {k: str(l0[k].attrs.get("units", "")) for k in ("altitude", "exposure", "bias", "temperature")
+             if k in l0.variables}
+    units["energy"] = str(l0["energy"].attrs.get("units", "keV"))
+    # The archive folder (may be nested, e.g. planetary_sweeps/12_2020-06-09) from L0's
+    # `folder` attribute; the file name when a product has none.
+    folder = str(l0.attrs.get("folder") or Path(l0_path).stem)
 
     class_ids = [int(c) for c in l1["class"].values]
     names = ([str(n) for n in l1["class_name"].values] if "class_name" in l1.variables
@@ -176,15 +200,17 @@ def browser_data(l0_path: str, l1_path: str, config: Mapping[str, Any]) -> dict[
     count_row = {int(f): i for i, f in enumerate(l1["frame"].values)}
     meta["class_counts"] = [counts[count_row[int(f)]].tolist() if int(f) in count_row else None for f in frames]
     class_list = [{"id": c, "name": n} for c, n in zip(class_ids, names)]
-    if np.any(pclass == UNCLUSTERED):
+    if unclustered:
         class_list.append({"id": UNCLUSTERED, "name": "unclustered"})
 
     lut = (np.asarray(colormaps[config["colormap"]](np.linspace(0, 1, 256)))[:, :3] * 255).round().astype(np.uint8)
     n_clusters = int(l1.sizes.get("cluster", 0))
-    log.info("browser %s: %d frames, %d hit pixels, %d clusters", folder, len(frames), energy.size, n_clusters)
+    n_hits = int(hits.sum())
+    log.info("browser %s: %d frames, %d hit pixels, %d clusters, %d batch files", folder, len(frames), n_hits,
+             n_clusters, len(batch_files))
     return {
         "folder": folder,
-        "subtitle": (f"{len(frames)} frames, {energy.size} hit pixels, {n_clusters} clusters; "
+        "subtitle": (f"{len(frames)} frames, {n_hits} hit pixels, {n_clusters} clusters; "
                      f"from {Path(l0_path).name} (L0) and {Path(l1_path).name} (L1), levelpipe {levelpipe.__version__}"),
         "orientation_note": ("Orientation: row (raw-file line, pos_x + x) runs down, column (raw-file column, "
                              "pos_y + y) runs right, row 0 at the top. The official VZLUSAT-1 browser shows the "
@@ -200,19 +226,31 @@ def browser_data(l0_path: str, l1_path: str, config: Mapping[str, Any]) -> dict[
         "flag_names": [{"mask": m, "name": n} for m, n in flags],
         "colormap": _b64(lut),
         "frames": meta,
-        "pixels": {"offset": offsets.tolist(), "index_dtype": f"uint{8 * index_dtype.itemsize}",
-                   "index": _b64(index), "energy": _b64(energy), "class": _b64(pclass)},
+        "batches": {"dir": batch_dir, "frames_per_file": int(config["frames_per_file"]), "files": batch_files,
+                    "callback": BATCH_CALLBACK},
     }
 
 
-def write_browser(l0_path: str, l1_path: str, out_html: str, config: dict) -> None:
-    """Write the self-contained HTML browser of one folder from its L0 and L1 products.
+def write_browser(l0_path: str, l1_path: str, out_html: str, config: Mapping[str, Any]) -> Path:
+    """Write the browser page of one folder and its batch files (``frames_dir(out_html)``).
 
     config: the ``browser:`` section: batch_sizes (list of N for "sum N consecutive frames"),
     default_batch_size (one of them), colour_scale (log | linear, initial), colormap (matplotlib
-    name), pixel_scale (screen pixels per detector pixel), background (colour of empty pixels).
+    name), pixel_scale (screen pixels per detector pixel), background (colour of empty pixels),
+    frames_per_file (frames per batch file). Returns the batch folder.
     """
-    data = browser_data(os.fspath(l0_path), os.fspath(l1_path), config)
+    l0_path, l1_path, out_html = os.fspath(l0_path), os.fspath(l1_path), Path(out_html)
+    batches = frames_dir(out_html)
+    l1 = read_netcdf(l1_path)
+    with xr.open_dataset(l0_path, engine="netcdf4") as l0:
+        for name in ("energy", "frame_flags", "measurement_mode", "time"):
+            if name not in l0.variables:
+                raise TimepixError(f"L0 product lacks {name!r}", l0_path)
+        with atomic_output(batches, suffix="") as tmp:
+            tmp.unlink()
+            tmp.mkdir()
+            files, hits, unclustered = write_batches(l0, l1, l1_path, tmp, int(config["frames_per_file"]))
+        data = page_data(l0, l1, l0_path, l1_path, config, batches.name, files, hits, unclustered)
     template = resources.files("levelpipe.timepix").joinpath("browser_template.html").read_text(encoding="utf-8")
     # No "<" inside the <script> element (no "</script>" or "<!--" from a folder name or a string);
     # "\u003c" is the same character to the JSON parser.
@@ -221,8 +259,12 @@ def write_browser(l0_path: str, l1_path: str, out_html: str, config: dict) -> No
     page = template.replace("__TITLE__", title).replace("__BROWSER_DATA__", payload)
     with atomic_output(out_html) as tmp:
         tmp.write_text(page, encoding="utf-8")
+    return batches
 
 
 def write_browser_page(ctx) -> None:
-    """Step `browser` (rule write_vzlusat1_browser): L0 + L1 -> one HTML page per folder."""
-    write_browser(ctx.inputs.one("l0"), ctx.inputs.one("l1"), ctx.outputs.one(), ctx.config["browser"])
+    """Step `browser` (rule write_vzlusat1_browser): L0 + L1 -> the page and its batch files."""
+    page = ctx.outputs.one("page")
+    if "frames" in ctx.outputs and Path(ctx.outputs.one("frames")) != frames_dir(page):
+        raise ConfigError(f"the browser writes its batch files to {frames_dir(page)}, not {ctx.outputs.one('frames')}")
+    write_browser(ctx.inputs.one("l0"), ctx.inputs.one("l1"), page, ctx.config["browser"])

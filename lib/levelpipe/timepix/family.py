@@ -34,23 +34,30 @@ class Vzlusat1Family(Family):
         "statistics": "labelled/<folder>/<N>_fullres.statistics.txt: clusters per class",
         "info": "<folder>/info.txt: the folder's table of frames",
     }
+    # Memory: peak RSS per step measured by benchmarks/bench_vzlusat1.py (each step in its own
+    # process, medians of 3 interleaved rounds, one core; folders of 325 and 1,300 frames built
+    # from the real frames, 253-7,788 hit pixels per frame), as a fixed part plus a part per MB
+    # of the step's input (Snakemake's input.size_mb), rounded up by ~10%. Measured at 1,300
+    # frames (input MB -> peak MB): l0 431 -> 554, l1 43 -> 2,111 (the whole L0 stack and its
+    # labels in memory), labelled 24.5 -> 614, l2 24.5 -> 528, quicklook 61 -> 1,301,
+    # browser 61 -> 772, maps 268 and model 235 (not input-size dependent here).
     steps = {
         "l0": Step(rule="build_vzlusat1_l0", function="levelpipe.timepix.l0:write_l0", level="L0",
-                   sections=("l0",), tables=("l0",), mem_mb=300, mem_mb_per_input_mb=3.0),
+                   sections=("l0",), tables=("l0",), mem_mb=250, mem_mb_per_input_mb=0.8),
         "model": Step(rule="train_vzlusat1_classifier", function="levelpipe.timepix.classifier:write_model",
-                      level="model", sections=("classifier",), mem_mb=1500),
+                      level="model", sections=("classifier",), mem_mb=400),
         "l1": Step(rule="classify_vzlusat1_clusters", function="levelpipe.timepix.l1:write_l1", level="L1",
-                   tables=("l1",), mem_mb=400, mem_mb_per_input_mb=4.0),
+                   tables=("l1",), mem_mb=300, mem_mb_per_input_mb=48.0),
         "labelled": Step(rule="export_vzlusat1_labelled", function="levelpipe.timepix.l1:write_labelled",
-                         level="L1 export", mem_mb=300, mem_mb_per_input_mb=2.0),
+                         level="L1 export", mem_mb=250, mem_mb_per_input_mb=17.0),
         "l2": Step(rule="compute_vzlusat1_dose", function="levelpipe.timepix.dose:write_l2", level="L2",
-                   sections=("dose",), tables=("l2",), mem_mb=300, mem_mb_per_input_mb=2.0),
+                   sections=("dose",), tables=("l2",), mem_mb=150, mem_mb_per_input_mb=17.0),
         "quicklook": Step(rule="plot_vzlusat1_quicklook", function="levelpipe.timepix.quicklook:write_quicklook",
-                          level="quicklook", mem_mb=400, mem_mb_per_input_mb=2.0),
+                          level="quicklook", mem_mb=200, mem_mb_per_input_mb=20.0),
         "maps": Step(rule="plot_vzlusat1_maps", function="levelpipe.timepix.maps:write_maps", level="maps",
-                     sections=("maps",), mem_mb=600),
+                     sections=("maps",), mem_mb=400),
         "browser": Step(rule="write_vzlusat1_browser", function="levelpipe.timepix.browser:write_browser_page",
-                        level="browser", sections=("browser",), mem_mb=500, mem_mb_per_input_mb=4.0),
+                        level="browser", sections=("browser",), mem_mb=300, mem_mb_per_input_mb=9.0),
     }
 
     def targets(self, plan, result) -> list[str]:

@@ -22,8 +22,10 @@ import xarray as xr
 from levelpipe.errors import TimepixError
 from levelpipe.io.variables import bad_count_attrs
 from levelpipe.timepix.settings import L0Settings
-from levelpipe.timepix.formats import (FRAME_SHAPE, MODES, FrameMeta, read_clusters, read_dsc,
-                                       read_info_table, read_matrix, read_metadata)
+from levelpipe.timepix.classes import CLASS_NAMES
+from levelpipe.timepix.formats import (ATTITUDE_WORDS, FIELD_CHECKS, FRAME_SHAPE, MODES, POSITION_WORDS, ClusterList,
+                                       FrameMeta, read_clusters, read_dsc, read_info_rows, read_matrix,
+                                       read_metadata, read_statistics)
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,15 @@ FLAG_NON_ENERGY_MODE = 4
 FLAG_REBUILT = 8
 FLAG_INFO_TABLE = 16
 FLAG_PIXEL_COUNT_MISMATCH = 32
+FLAG_BAD_FILE = 64
+FLAG_MASKS = (1, 2, 4, 8, 16, 32, 64)
 FLAG_MEANINGS = ("no_metadata corrupt non_energy_mode rebuilt_from_clusters metadata_from_info_table "
-                 "pixel_count_mismatch")
+                 "pixel_count_mismatch unreadable_file")
+
+#: Kinds of bad frame (global attributes bad_frames_<kind>): the frame's file of that role could
+#: not be read, or disagreed with the frame (statistics). Most severe first: a frame with more
+#: than one bad file is counted once, under the first kind.
+BAD_KINDS = ("matrix", "clusters", "metadata", "description", "statistics", "info_row")
 
 _FRAME_RE = re.compile(r"^(\d+)_fullres\.(txt|txt\.dsc|metadata\.txt|clusters\.txt|statistics\.txt)$")
 
@@ -52,6 +61,8 @@ class FolderFiles:
     lab_meta: dict[int, Path] = field(default_factory=dict)
     statistics: dict[int, Path] = field(default_factory=dict)
     info: list[Path] = field(default_factory=list)
+    #: files given for the folder that are not frame files of the layout: (path, why)
+    refused: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def frames(self) -> list[int]:
@@ -94,14 +105,24 @@ def file_role(kind: str, path: str | Path) -> str | None:
 
 
 def folder_files(folder: str, files: Mapping[str, list[str]]) -> FolderFiles:
-    """The FolderFiles of one folder from its files by role (as the index lists them)."""
+    """The FolderFiles of one folder from its files by role (as the index lists them).
+
+    A file whose name is not `<N>_fullres.*` with N a frame number L0 can store (a manifest may
+    list anything) is refused, listed in the product's errors, and the folder goes on.
+    """
     ff = FolderFiles(folder)
     for role, paths in files.items():
         for p in paths:
             if role == "info":
                 ff.info.append(Path(p))
             elif role in ROLE_ATTRS:
-                getattr(ff, ROLE_ATTRS[role])[frame_number(p)] = Path(p)
+                n = frame_number(p)
+                try:
+                    FIELD_CHECKS["frame_number"](str(n))
+                except ValueError:
+                    ff.refused.append((Path(p), f"not a <N>_fullres file name with N in 0..{2 ** 31 - 1}"))
+                    continue
+                getattr(ff, ROLE_ATTRS[role])[n] = Path(p)
             else:
                 raise TimepixError(f"unknown file role {role!r}", p)
     if not ff.frames:
@@ -109,20 +130,73 @@ def folder_files(folder: str, files: Mapping[str, list[str]]) -> FolderFiles:
     return ff
 
 
-def _frame_meta(ff: FolderFiles, n: int, info: dict[int, FrameMeta]) -> tuple[FrameMeta, int]:
-    meta, flags = FrameMeta(), 0
-    for source in (ff.raw_meta, ff.lab_meta):
+@dataclass
+class _Frame:
+    """What reading one frame's files gave, and what went wrong (kinds of BAD_KINDS)."""
+
+    meta: FrameMeta
+    flags: int = 0
+    bad: list[str] = field(default_factory=list)
+    clusters: ClusterList | None = None
+
+
+def _read_frame_meta(ff: FolderFiles, n: int, info: dict[int, FrameMeta], frame: _Frame, errors: list[str]) -> None:
+    """Merge the frame's metadata sources by priority; an unreadable source is skipped and noted."""
+    for kind, source, reader in (("metadata", ff.raw_meta, read_metadata), ("metadata", ff.lab_meta, read_metadata),
+                                 ("description", ff.dsc, read_dsc)):
         if n in source:
-            meta.merge(read_metadata(source[n]))
-    if n in ff.dsc:
-        meta.merge(read_dsc(ff.dsc[n]))
+            try:
+                frame.meta.merge(reader(source[n]))
+            except TimepixError as exc:
+                frame.bad.append(kind)
+                errors.append(str(exc))
+                log.warning("frame %d: metadata file not used: %s", n, exc)
     if n in info:
-        if not meta.sources:
-            flags |= FLAG_INFO_TABLE
-        meta.merge(info[n])
-    if not meta.sources:
-        flags |= FLAG_NO_METADATA
-    return meta, flags
+        if not frame.meta.sources:
+            frame.flags |= FLAG_INFO_TABLE
+        frame.meta.merge(info[n])
+    if not frame.meta.sources:
+        frame.flags |= FLAG_NO_METADATA
+
+
+def _read_frame_energy(ff: FolderFiles, n: int, frame: _Frame, errors: list[str]) -> np.ndarray | None:
+    """The frame's energies: the raw matrix, else (or if it is unreadable) the frame rebuilt from
+    its cluster list; None if neither can be read."""
+    if n in ff.raw:
+        try:
+            return read_matrix(ff.raw[n])
+        except TimepixError as exc:
+            frame.bad.append("matrix")
+            errors.append(str(exc))
+            log.warning("frame %d: raw matrix not used: %s", n, exc)
+    if n in ff.clusters:
+        try:
+            frame.clusters = read_clusters(ff.clusters[n])
+            frame.flags |= FLAG_REBUILT
+            return frame.clusters.frame()
+        except TimepixError as exc:
+            frame.bad.append("clusters")
+            errors.append(str(exc))
+            log.warning("frame %d: cluster list not used: %s", n, exc)
+    return None
+
+
+def _check_statistics(ff: FolderFiles, n: int, frame: _Frame, errors: list[str]) -> None:
+    """Check a frame rebuilt from its cluster list against its statistics file (class counts)."""
+    if n not in ff.statistics or frame.clusters is None:
+        return
+    try:
+        stats = read_statistics(ff.statistics[n])
+        counts = np.bincount(frame.clusters.class_id.astype(np.int64), minlength=max(CLASS_NAMES) + 1)
+        differ = {name: (stats[name], int(counts[cid])) for cid, name in CLASS_NAMES.items()
+                  if stats[name] != counts[cid]}
+        if differ:
+            raise TimepixError("class counts (statistics, cluster list) differ: " +
+                               ", ".join(f"{k} {a} != {b}" for k, (a, b) in differ.items()), ff.statistics[n])
+    except TimepixError as exc:
+        frame.bad.append("statistics")
+        errors.append(str(exc))
+        log.warning("frame %d: statistics not used: %s", n, exc)
 
 
 def _unix_to_datetime64(values: list[float | None]) -> np.ndarray:
@@ -138,76 +212,107 @@ def _str_to_datetime64(values: list[str | None]) -> np.ndarray:
                      for v in values], dtype="datetime64[ns]")
 
 
+def _read_info(ff: FolderFiles, frames: list[int], errors: list[str]) -> tuple[dict[int, FrameMeta], set[int]]:
+    """Good info.txt rows by frame, and the folder's frames whose row was unusable."""
+    rows: dict[int, FrameMeta] = {}
+    bad: set[int] = set()
+    present = set(frames)
+    for p in ff.info:
+        try:
+            table = read_info_rows(p)
+        except TimepixError as exc:
+            errors.append(str(exc))
+            log.warning("info table not used: %s", exc)
+            continue
+        if table.unused:
+            errors.append(f"{p}: {table.unused}")
+        rows.update(table.rows)
+        ours = [(n, exc) for n, exc in table.bad_rows if n in present]
+        bad.update(n for n, _ in ours)
+        errors.extend(str(exc) for _, exc in ours)
+        others = len(table.bad_rows) - len(ours)
+        if others:
+            first = next(exc for n, exc in table.bad_rows if n not in present)
+            errors.append(f"{p}: {others} row(s) of images not in the folder not used (first: {first})")
+    return rows, bad - set(rows)
+
+
 def l0(ff: FolderFiles, settings: L0Settings) -> xr.Dataset:
     """Stack the frames of a folder into an L0 Dataset (frame, row, col).
 
-    A frame whose matrix or cluster list cannot be read is kept with NaN energy, flagged
-    `corrupt`, logged with the file and place, and counted in `corrupt_frames`; the other frames
-    are unaffected.
+    One bad file never stops the folder. A frame whose matrix cannot be read is rebuilt from its
+    cluster list when there is one (flagged `rebuilt_from_clusters`); with neither it is kept with
+    NaN energy, flagged `corrupt`. An unreadable metadata or .dsc file, or info.txt row, is not
+    used and the other sources still are.
+
+    Decision: a frame's cluster list and statistics file are read only when the frame is rebuilt
+    from them (no readable raw matrix); the statistics must then give the list's class counts.
+    With a raw matrix they are the archive's labels of the frame, which L1 does not use (it
+    classifies the frame itself) and the classifier's training reads on its own. Every frame with a bad file is flagged
+    `unreadable_file` and counted once (``bad_frames_<kind>``, kinds BAD_KINDS) and each error is
+    listed, with file and place, in the `errors` attribute.
     """
     assume_energy = settings.assume_energy_mode_when_unknown
     frames = ff.frames
-    info: dict[int, FrameMeta] = {}
-    for p in ff.info:
-        info.update(read_info_table(p))
+    errors: list[str] = [f"{p}: file not used: {why}" for p, why in ff.refused]
+    info, info_bad = _read_info(ff, frames, errors)
     energy = np.zeros((len(frames),) + FRAME_SHAPE, dtype=np.float32)
     flags = np.zeros(len(frames), dtype=np.uint8)
+    hits = np.zeros(len(frames), dtype=np.int32)  # non-zero pixels (none in a corrupt frame)
     metas: list[FrameMeta] = []
-    errors: list[str] = []
+    bad_counts = dict.fromkeys(BAD_KINDS, 0)
     for i, n in enumerate(frames):
-        try:
-            meta, f = _frame_meta(ff, n, info)
-        except TimepixError as exc:
-            meta, f = FrameMeta(), FLAG_NO_METADATA
-            errors.append(str(exc))
-            log.warning("metadata of frame %d unreadable: %s", n, exc)
-        flags[i] |= f
-        try:
-            if n in ff.raw:
-                energy[i] = read_matrix(ff.raw[n])
-            else:
-                energy[i] = read_clusters(ff.clusters[n]).frame()
-                flags[i] |= FLAG_REBUILT
-        except TimepixError as exc:
+        frame = _Frame(FrameMeta())
+        _read_frame_meta(ff, n, info, frame, errors)
+        if n in info_bad:
+            frame.bad.append("info_row")
+        image = _read_frame_energy(ff, n, frame, errors)
+        if image is None:
             energy[i] = np.nan
-            flags[i] |= FLAG_CORRUPT
-            errors.append(str(exc))
-            log.warning("frame %d skipped: %s", n, exc)
-        if flags[i] & FLAG_INFO_TABLE and not flags[i] & FLAG_CORRUPT and \
-                meta.pixel_count_original != int(np.count_nonzero(energy[i])):
+            frame.flags |= FLAG_CORRUPT
+        else:
+            energy[i] = image
+            hits[i] = np.count_nonzero(image)
+        _check_statistics(ff, n, frame, errors)
+        meta = frame.meta
+        if frame.flags & FLAG_INFO_TABLE and not frame.flags & FLAG_CORRUPT and \
+                meta.pixel_count_original != hits[i]:
             # Decision: an info.txt row is trusted only if its non-zero pixel count matches the
             # frame; a mismatch means the row describes another image (renumbered folder).
             log.warning("frame %d: info.txt row has %s non-zero pixels, frame has %d; row not used",
-                        n, meta.pixel_count_original, np.count_nonzero(energy[i]))
+                        n, meta.pixel_count_original, hits[i])
             errors.append(f"{ff.info[0]}:frame {n}: info.txt row does not match the frame (pixel count)")
             meta = FrameMeta()
-            flags[i] = (flags[i] & (0xFF ^ FLAG_INFO_TABLE)) | FLAG_NO_METADATA
+            frame.flags = (frame.flags & ~FLAG_INFO_TABLE) | FLAG_NO_METADATA
         counts = {meta.pixel_count_original, meta.pixel_count_filtered} - {None}
-        if counts and not flags[i] & FLAG_CORRUPT and int(np.count_nonzero(energy[i])) not in counts:
+        if counts and not frame.flags & FLAG_CORRUPT and int(hits[i]) not in counts:
             # The metadata may describe another image (renumbered folder): kept, but flagged.
-            flags[i] |= FLAG_PIXEL_COUNT_MISMATCH
+            frame.flags |= FLAG_PIXEL_COUNT_MISMATCH
             errors.append(f"frame {n}: metadata pixel count {sorted(counts)} != frame's "
-                          f"{np.count_nonzero(energy[i])} ({' '.join(meta.sources)})")
+                          f"{hits[i]} ({' '.join(meta.sources)})")
         mode = meta.measurement_mode
         if mode not in (MODES["tot_energy"],) and not (mode == MODES["unknown"] and assume_energy):
-            flags[i] |= FLAG_NON_ENERGY_MODE
+            frame.flags |= FLAG_NON_ENERGY_MODE
+        if frame.bad:
+            frame.flags |= FLAG_BAD_FILE
+            bad_counts[min(frame.bad, key=BAD_KINDS.index)] += 1
+        flags[i] = frame.flags
         metas.append(meta)
-    return _build_dataset(ff, frames, energy, flags, metas, errors)
+    return _build_dataset(ff, frames, energy, hits, flags, metas, errors, bad_counts)
 
 
 def _col(metas, name, dtype, fill):
     return np.array([fill if getattr(m, name) is None else getattr(m, name) for m in metas], dtype=dtype)
 
 
-def _build_dataset(ff, frames, energy, flags, metas, errors) -> xr.Dataset:
+def _build_dataset(ff, frames, energy, nonzero, flags, metas, errors, bad_counts) -> xr.Dataset:
     nf = len(frames)
     f, i32, i64 = np.float64, np.int32, np.int64
-    att = np.full((nf, 7), -9999, dtype=i32)
-    pos = np.full((nf, 3), -9999, dtype=i32)
-    for i, m in enumerate(metas):
-        att[i, : len(m.attitude[:7])] = m.attitude[:7]
-        pos[i, : len(m.position[:3])] = m.position[:3]
-    nonzero = np.count_nonzero(np.nan_to_num(energy), axis=(1, 2)).astype(i32)
+    att = np.full((nf, ATTITUDE_WORDS), -9999, dtype=i32)
+    pos = np.full((nf, POSITION_WORDS), -9999, dtype=i32)
+    for i, m in enumerate(metas):  # the readers allow at most ATTITUDE_WORDS / POSITION_WORDS words
+        att[i, : len(m.attitude)] = m.attitude
+        pos[i, : len(m.position)] = m.position
 
     def var(values, units, long_name, dims=("frame",), **extra):
         attrs = {"long_name": long_name, **extra}
@@ -267,7 +372,7 @@ def _build_dataset(ff, frames, energy, flags, metas, errors) -> xr.Dataset:
                                    "files the metadata were taken from, highest priority first"),
             "pixel_count": var(nonzero, "1", "non-zero pixels in the frame"),
             "frame_flags": var(flags, None, "frame quality and provenance flags",
-                               flag_masks=np.array([1, 2, 4, 8, 16, 32], np.uint8), flag_meanings=FLAG_MEANINGS),
+                               flag_masks=np.array(FLAG_MASKS, np.uint8), flag_meanings=FLAG_MEANINGS),
         },
         coords={
             "frame": ("frame", np.array(frames, dtype=i32), {"long_name": "frame number N of <N>_fullres",
@@ -281,7 +386,8 @@ def _build_dataset(ff, frames, energy, flags, metas, errors) -> xr.Dataset:
         },
     )
     corrupt = int(np.count_nonzero(flags & FLAG_CORRUPT))
-    ds.attrs.update(bad_count_attrs("frames", len(frames) - corrupt, {"corrupt": corrupt}, ("corrupt",)))
+    bad_total = sum(bad_counts.values())
+    ds.attrs.update(bad_count_attrs("frames", len(frames) - bad_total, bad_counts, BAD_KINDS))
     ds.attrs.update(folder=ff.folder, frames=len(frames), corrupt_frames=corrupt,
                     frames_without_metadata=int(np.count_nonzero(flags & FLAG_NO_METADATA)),
                     frames_non_energy_mode=int(np.count_nonzero(flags & FLAG_NON_ENERGY_MODE)),

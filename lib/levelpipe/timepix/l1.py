@@ -15,7 +15,7 @@ import xarray as xr
 from levelpipe.io import atomic_output, read_netcdf
 from levelpipe.timepix.classes import CLASS_NAMES
 from levelpipe.timepix.classifier import classify, load_model
-from levelpipe.timepix.clusters import FEATURE_IN_PIXELS, FEATURE_NAMES, FEATURE_UNITS, features, find_clusters
+from levelpipe.timepix.clusters import FEATURE_NAMES, FEATURE_UNIT_NOTES, FEATURE_UNITS, features, find_clusters
 from levelpipe.timepix.export import write_frame
 from levelpipe.timepix.l0 import FLAG_CORRUPT, FLAG_NON_ENERGY_MODE
 
@@ -28,7 +28,7 @@ def label_frames(l0: xr.Dataset, model) -> xr.Dataset:
     idx = np.flatnonzero(usable)
     cl = find_clusters(l0.energy.values[idx])
     X = features(cl)
-    cls = classify(model, X)
+    cls, proba = classify(model, X)
     frame_of_cluster = l0.frame.values[idx][cl.frame_index]
     counts = np.zeros((l0.sizes["frame"], N_CLASSES), dtype=np.int32)
     np.add.at(counts, (idx[cl.frame_index], cls.astype(np.int64) - 1), 1)
@@ -47,6 +47,8 @@ def label_frames(l0: xr.Dataset, model) -> xr.Dataset:
         "cluster_pos_x": v("cluster", cl.pos_x, "1", "first row of the cluster bounding box (pos_x)"),
         "cluster_pos_y": v("cluster", cl.pos_y, "1", "first column of the cluster bounding box (pos_y)"),
         "cluster_class": v("cluster", cls, None, "track class from the random-forest classifier", **class_flags),
+        "cluster_class_probability": v(("cluster", "class"), proba, "1",
+                                       "calibrated probability of each track class for the cluster"),
         "cluster_pixel_start": v("cluster", cl.pixel_start, "1", "index of the cluster's first pixel"),
         "cluster_pixel_count": v("cluster", cl.pixel_count, "1", "pixels in the cluster"),
         "cluster_energy": v("cluster", cl.total_energy, "keV", "energy deposited by the cluster"),
@@ -63,10 +65,8 @@ def label_frames(l0: xr.Dataset, model) -> xr.Dataset:
         "measurement_mode": l0.measurement_mode.variable, "image_id": l0.image_id.variable,
     }
     for k, (name, unit) in enumerate(zip(FEATURE_NAMES, FEATURE_UNITS)):
-        per_px = " (per pixel of length)" if name == "energy_per_length" else \
-            " (pixels)" if name in FEATURE_IN_PIXELS else ""
         data[f"feature_{name}"] = v("cluster", X[:, k].astype(np.float32), unit,
-                                    f"classifier feature: {name.replace('_', ' ')}{per_px}")
+                                    f"classifier feature: {name.replace('_', ' ')}{FEATURE_UNIT_NOTES.get(name, '')}")
     ds = xr.Dataset(data, coords={
         "frame": l0.frame, "time": l0.time,
         "class": ("class", np.arange(1, N_CLASSES + 1, dtype=np.int8), {"long_name": "track class id", "units": "1"}),
@@ -85,11 +85,14 @@ def write_l1(ctx) -> None:
     ds = label_frames(l0, model)
     ctx.write(ds, ctx.outputs.one(), table="l1",
               title=f"VZLUSAT-1 Timepix level 1 labelled clusters, folder {ds.attrs['folder']}",
-              summary="8-connected particle-track clusters of the energy-mode frames of one folder, their 25 "
-                      "features and random-forest track classes, with per-frame class counts.",
+              summary="8-connected particle-track clusters of the energy-mode frames of one folder, their 30 "
+                      "features, random-forest track classes and calibrated class probabilities, with "
+                      "per-frame class counts.",
               references="Baca et al., IROS 2019 (track classes)",
               extra_attrs={"classifier_config_digest": prov["config_digest"],
-                           "classifier_cv_by_folder_accuracy": prov["cv_by_folder_accuracy"]})
+                           "classifier_cv_by_folder_accuracy": prov["cv_by_folder_accuracy"],
+                           "classifier_cv_by_frame_accuracy": prov["cv_by_frame_accuracy"],
+                           "classifier_temperature": prov["temperature"]})
 
 
 def write_labelled(ctx) -> None:

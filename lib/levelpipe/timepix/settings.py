@@ -117,7 +117,7 @@ class MapsSettings(Settings):
 
 
 class BrowserSettings(Settings):
-    """Self-contained HTML frame browser per folder (levelpipe.timepix.browser)."""
+    """HTML frame browser per folder, frames loaded on demand (levelpipe.timepix.browser)."""
 
     batch_sizes: list[Annotated[int, Field(ge=1)]] = Field(
         min_length=1, description='choices of N for "sum N consecutive frames"')
@@ -126,6 +126,7 @@ class BrowserSettings(Settings):
     colormap: str = Field(description="matplotlib colormap name")
     pixel_scale: int = Field(ge=1, le=8, description="screen pixels per detector pixel")
     background: str = Field(description="colour of empty pixels")
+    frames_per_file: int = Field(ge=1, description="frames per batch file beside the page (loaded when viewed)")
 
     @field_validator("colormap")
     @classmethod
