@@ -27,6 +27,11 @@ _PROJECT_INSTRUMENT = {"rego": "rego", "nir": "trex_nir", "blue": "trex_blue", "
                        "themis": "themis"}
 
 
+#: Header keys of the camera serial number, lower case: the documented spelling and the one the
+#: real Blueline file (20220308_0600_gill_blue-814_full.pgm.gz) carries.
+CAMERA_SERIAL_KEYS = ("camera serial number", "camera serial sumber")
+
+
 @dataclass(frozen=True)
 class CalibrationName(SkymapName):
     kind: str = "flatfield"   # "flatfield" | "rayleighs"
@@ -54,12 +59,14 @@ def best_calibration(names: Iterable[CalibrationName], kind: str, detector: str,
 def detector_uid(metadata: Mapping[str, str], device: str, device_detector: Mapping[str, str]) -> str | None:
     """Detector UID of the camera that took a frame.
 
-    Decision: the raw header's "Camera Serial Number" (TREx NIR/Blueline and REGO write it;
-    e.g. nir-216 -> 23216) wins, because cameras are swapped between imagers; the configured
-    device -> detector table is the fallback for headers without it; None when neither says.
+    Decision: the raw header's camera serial number (TREx NIR and REGO write "Camera Serial
+    Number", e.g. nir-216 -> 23216) wins, because cameras are swapped between imagers; the real
+    TREx Blueline header spells it "Camera serial sumber" (blue-814 -> VSC-09814), which is read
+    too; the configured device -> detector table is the fallback for headers without either;
+    None when nothing says.
     """
     for key, value in metadata.items():
-        if key.strip().lower() == "camera serial number" and value.strip():
+        if key.strip().lower() in CAMERA_SERIAL_KEYS and value.strip():
             return value.strip().split()[0]
     return device_detector.get(device)
 

@@ -58,7 +58,7 @@ class AsiFamily(Family):
     granule_pattern = _GRANULE.pattern.strip("^$")
     steps = {
         "l1": Step(rule="calibrate_asi_l1", function="levelpipe.asi.l1:write_l1", level="L1",
-                   sections=("instruments", "calibration"), tables=("l1",), threads=2,
+                   sections=("instruments", "reading", "calibration"), tables=("l1",), threads=2,
                    mem_mb=400, mem_mb_per_input_mb=12.0),
         "l2": Step(rule="project_asi_l2", function="levelpipe.asi.l2:write_l2", level="L2",
                    sections=("l2",), tables=("l2",), mem_mb=600, mem_mb_per_input_mb=2.0),
