@@ -13,8 +13,13 @@ Decisions (each is also a ``Decision:`` comment where the code makes it, pinned 
 - PGM frame time = "Image request start"; exposure = commanded MSEC of "Exposure options"
   (else TREx "Requested Exposure", else the configured nominal, flagged).
 - RGB PNG: the third file-name field is the microsecond of the second (as pyucalgarysrs).
-- bad frames (garbled header, truncated, other size, no timestamp, undecodable PNG) are skipped
-  and counted by kind (``skipped_frames``), flagged per frame/file; the rest of the file is kept.
+- bad frames (garbled header, truncated, wrong length, other size, too large, no or implausible
+  timestamp, undecodable PNG, lost in a damaged compressed stream) are skipped and counted by
+  kind (``skipped_frames``), flagged per frame/file; the reader resynchronises on the next
+  header and the rest of the file is kept; a gzip member failing only its CRC keeps its
+  frames, flagged; limits from the format (``reading``) are checked before allocating.
+- TREx spectrograph raw files are listed by the index as refused (reason in the run's log and
+  the index manifest), not read.
 - skymap/calibration choice: valid on the day (stop date inclusive), then latest valid-from,
   then highest version; legacy "vXX" ranks below every numbered version.
 - detector UID: raw header "Camera Serial Number" first, configured device table second.
@@ -25,8 +30,9 @@ Decisions (each is also a ``Decision:`` comment where the code makes it, pinned 
 - altitude: linear interpolation between the skymap altitudes (longitude unwrapped about the
   site), no extrapolation; pixel centres = mean of the four corners.
 - L2 grid: a global lattice of the configured resolution (sites align for mosaics); each cell
-  takes the nearest usable pixel whose footprint (or half a cell diagonal) reaches it; pixels
-  below the minimum elevation are dropped.
+  takes the usable pixel whose footprint contains the cell centre (nearest centre where
+  footprints overlap), cells in no usable footprint stay empty; pixels below the minimum
+  elevation are dropped.
 - mosaics: where sites overlap, the higher elevation wins.
 - lens model: ideal equidistant fisheye on a spherical Earth (R = 6371.2 km), values rounded
   for small bundled files; documented as a model, not a calibration.

@@ -2,7 +2,8 @@
 
 The skymap (best for site, imager family and date) is evaluated at the configured altitude
 (linear between its altitudes), pixels below the minimum elevation are dropped, and every grid
-cell takes the value of the image pixel whose footprint contains the cell centre.
+cell takes the value of the image pixel whose footprint contains the cell centre; a cell whose
+centre lies in no usable footprint stays empty (NaN).
 """
 from __future__ import annotations
 
@@ -11,16 +12,39 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from astropy import units as u
-from scipy.spatial import cKDTree
 
 from levelpipe.asi.settings import L2Settings
 from levelpipe.asi.skymap import PreparedSkymap, prepare_skymap, read_skymap
 from levelpipe.errors import AsiError
 
 
+def _wrap180(x):
+    return (np.asarray(x) + 180.0) % 360.0 - 180.0
+
+
+def _inside_quads(py, px, qy, qx) -> np.ndarray:
+    """Whether points (py, px) lie inside the quadrilaterals with corners qy, qx (shape (4, n),
+    in ring order): crossing-number test, half-open in y, so a point on an edge two
+    neighbouring footprints share belongs to one of them."""
+    inside = np.zeros(py.shape, dtype=bool)
+    for k in range(4):
+        y1, x1, y2, x2 = qy[k], qx[k], qy[(k + 1) % 4], qx[(k + 1) % 4]
+        crosses = (y1 > py) != (y2 > py)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = x1 + (py - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (px < x_at)
+    return inside
+
+
 class GridMapping:
     """Which image pixel feeds each cell of a regular lat/lon grid (vectorised lookup table).
+
+    Decision: each cell takes the usable pixel whose footprint (the quadrilateral of its four
+    skymap corners at the altitude, straight edges in latitude/longitude) contains the cell
+    centre; where footprints overlap (folds near the horizon, shared edges) the pixel with the
+    nearest centre wins; a cell in no usable footprint stays empty. So cells smaller than the
+    pixels repeat the pixel (horizon), cells larger than the pixels sample the pixel under their
+    centre (zenith), and nothing is filled outside the usable field of view.
 
     Grid cells lie on a global lattice (multiples of the resolution) so grids of different sites
     align exactly for mosaics.
@@ -30,38 +54,58 @@ class GridMapping:
         use = prep.usable
         if not use.any():
             raise AsiError("no usable skymap pixel above the minimum elevation")
-        lat_c, lon_c = prep.latitude[use], prep.longitude[use]
-        lon0 = float(np.median(lon_c))
-        dlon_c = (lon_c - lon0 + 180.0) % 360.0 - 180.0
-        i0 = int(np.floor(lat_c.min() / lat_res_deg))
-        i1 = int(np.ceil(lat_c.max() / lat_res_deg))
-        j0 = int(np.floor((dlon_c.min() + lon0) / lon_res_deg))
-        j1 = int(np.ceil((dlon_c.max() + lon0) / lon_res_deg))
+        rows, cols = np.nonzero(use)
+        lon0 = float(np.median(prep.longitude[use]))
+        cla = prep.corner_latitude
+        clo = _wrap180(prep.corner_longitude - lon0)
+        # corners in ring order (r, c) (r, c+1) (r+1, c+1) (r+1, c) of each usable pixel, (4, n)
+        qy = np.stack([cla[rows, cols], cla[rows, cols + 1], cla[rows + 1, cols + 1], cla[rows + 1, cols]])
+        qx = np.stack([clo[rows, cols], clo[rows, cols + 1], clo[rows + 1, cols + 1], clo[rows + 1, cols]])
+        cy = prep.latitude[use]
+        cx = _wrap180(prep.longitude[use] - lon0)
+        # the lattice covers every usable footprint
+        i0 = int(np.floor(qy.min() / lat_res_deg))
+        i1 = int(np.ceil(qy.max() / lat_res_deg))
+        j0 = int(np.floor((qx.min() + lon0) / lon_res_deg))
+        j1 = int(np.ceil((qx.max() + lon0) / lon_res_deg))
         self.latitude = (np.arange(i0, i1 + 1) * lat_res_deg).astype(np.float64)
         self.longitude = (np.arange(j0, j1 + 1) * lon_res_deg).astype(np.float64)
         self.lat_index0, self.lon_index0 = i0, j0
-        coslat = np.cos(np.radians(lat_c.mean()))
-        # pixel footprint radius: half of the longer corner-to-corner diagonal, in the metric
-        # (latitude deg, longitude deg * cos(mean latitude))
-        cla, clo = prep.corner_latitude, (prep.corner_longitude - lon0 + 180.0) % 360.0 - 180.0
-        d1 = np.hypot(cla[1:, 1:] - cla[:-1, :-1], (clo[1:, 1:] - clo[:-1, :-1]) * coslat)
-        d2 = np.hypot(cla[1:, :-1] - cla[:-1, 1:], (clo[1:, :-1] - clo[:-1, 1:]) * coslat)
-        # Decision: a cell is also fed by a pixel centre within half a cell diagonal, so cells
-        # larger than the pixels (near zenith) are never left empty by tiny or degenerate footprints
-        half_cell = 0.5 * np.hypot(lat_res_deg, lon_res_deg * coslat)
-        radius = np.fmax(0.5 * np.fmax(d1, d2), half_cell)[use]
-        tree = cKDTree(np.column_stack([lat_c, dlon_c * coslat]))
-        glat, glon = np.meshgrid(self.latitude, self.longitude, indexing="ij")
-        gdlon = (glon - lon0 + 180.0) % 360.0 - 180.0
-        dist, nearest = tree.query(np.column_stack([glat.ravel(), gdlon.ravel() * coslat]), k=1)
-        # Decision: nearest pixel centre, accepted when the cell centre lies within that pixel's
-        # footprint radius (no holes where pixels are larger than cells; nothing outside the
-        # usable field of view)
-        ok = dist <= radius[nearest]
-        flat_index = np.flatnonzero(use.ravel())[nearest]
-        self.shape = glat.shape
-        self.pixel_index = np.where(ok, flat_index, -1).reshape(self.shape)
-        self.valid = ok.reshape(self.shape)
+        nlat, nlon = self.latitude.size, self.longitude.size
+        # candidate (pixel, cell) pairs: the cells whose centre lies in each footprint's box
+        a0 = np.clip(np.ceil(qy.min(0) / lat_res_deg).astype(np.int64) - i0, 0, nlat)
+        a1 = np.clip(np.floor(qy.max(0) / lat_res_deg).astype(np.int64) - i0 + 1, 0, nlat)
+        b0 = np.clip(np.ceil((qx.min(0) + lon0) / lon_res_deg).astype(np.int64) - j0, 0, nlon)
+        b1 = np.clip(np.floor((qx.max(0) + lon0) / lon_res_deg).astype(np.int64) - j0 + 1, 0, nlon)
+        na, nb = np.maximum(a1 - a0, 0), np.maximum(b1 - b0, 0)
+        count = na * nb
+        total = int(count.sum())
+        if total > 64 * nlat * nlon + 16 * rows.size:
+            raise AsiError(f"skymap footprints overlap {total} grid cells, implausible for a "
+                           f"{nlat}x{nlon} grid (corrupt skymap corners?)")
+        pix = np.repeat(np.arange(rows.size), count)
+        k = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        nb_p = nb[pix]
+        ci = a0[pix] + k // np.maximum(nb_p, 1)
+        cj = b0[pix] + k % np.maximum(nb_p, 1)
+        py = (ci + i0) * lat_res_deg
+        px = _wrap180((cj + j0) * lon_res_deg - lon0)
+        inside = _inside_quads(py, px, qy[:, pix], qx[:, pix])
+        pix, ci, cj = pix[inside], ci[inside], cj[inside]
+        cell = ci * nlon + cj
+        coslat = np.cos(np.radians(cy.mean()))
+        dist = np.hypot(cy[pix] - (ci + i0) * lat_res_deg,
+                        (cx[pix] - _wrap180((cj + j0) * lon_res_deg - lon0)) * coslat)
+        order = np.lexsort((dist, cell))
+        cell, pix = cell[order], pix[order]
+        first = np.ones(cell.size, dtype=bool)
+        first[1:] = cell[1:] != cell[:-1]
+        flat_use = np.flatnonzero(use.ravel())
+        pixel_index = np.full(nlat * nlon, -1, dtype=np.int64)
+        pixel_index[cell[first]] = flat_use[pix[first]]
+        self.shape = (nlat, nlon)
+        self.pixel_index = pixel_index.reshape(self.shape)
+        self.valid = self.pixel_index >= 0
         self.elevation = np.where(self.valid, prep.elevation.ravel()[np.maximum(self.pixel_index, 0)], np.nan)
         self._gather = np.maximum(self.pixel_index.ravel(), 0)
         self._outside = np.flatnonzero(~self.valid.ravel())
@@ -137,5 +181,5 @@ def write_l2(ctx) -> None:
               title=f"UCalgary {ds.attrs['instrument']} all-sky images on a geographic grid, {ctx.granule}, level 2",
               summary=(f"L1 images projected to {ds.attrs['projection_altitude_km']:g} km altitude on a "
                        f"{cfg.lat_resolution_deg.value:g} x {cfg.lon_resolution_deg.value:g} degree "
-                       f"latitude/longitude grid, elevation >= {cfg.min_elevation_deg.value:g} degrees, "
-                       "nearest-pixel resampling."))
+                       f"latitude/longitude grid, elevation >= {cfg.min_elevation_deg.value:g} degrees; each "
+                       "cell takes the pixel whose footprint contains its centre."))
