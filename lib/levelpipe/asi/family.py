@@ -76,12 +76,13 @@ class AsiFamily(Family):
 
     def index(self, root: Path, settings: AsiSettings) -> GranuleIndex:
         from levelpipe.asi.calibration import best_calibration, detector_uid, parse_calibration_name
-        from levelpipe.asi.readers import parse_filename, peek_metadata
+        from levelpipe.asi.readers import SPECTROGRAPH_REFUSAL, is_spectrograph_name, parse_filename, peek_metadata
         from levelpipe.asi.skymap import INSTRUMENT_SKYMAP_PREFIX, parse_skymap_name, select_best
         from levelpipe.errors import AsiError
 
         raw: dict[str, list[str]] = {}
         skymaps, calibrations, refused = [], [], {}
+        spectrograph: dict[str, int] = {}
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
             rel = Path(dirpath).relative_to(root).parts
@@ -90,6 +91,12 @@ class AsiFamily(Family):
                 path = os.path.join(dirpath, fn)
                 lower = fn.lower()
                 if in_stream and lower.endswith(_RAW_SUFFIXES):
+                    if is_spectrograph_name(fn):
+                        # one line per spectrograph site-hour, not per minute file
+                        d, hhmm, site, device = fn.split("_")[:4]
+                        key = f"trex_spect_{site.lower()}_{device.lower()}_{d}_ut{hhmm[:2]}"
+                        spectrograph[key] = spectrograph.get(key, 0) + 1
+                        continue
                     try:
                         info = parse_filename(fn)
                     except AsiError as err:
@@ -130,6 +137,8 @@ class AsiFamily(Family):
             index.add(name, files)
         for path, reason in refused.items():
             index.refused[path] = reason
+        for name, n in spectrograph.items():
+            index.refused[name] = f"{n} raw file(s): {SPECTROGRAPH_REFUSAL}"
         return index
 
     def targets(self, plan, result) -> list[str]:
@@ -167,24 +176,37 @@ def l2_granules(index: GranuleIndex) -> list[str]:
 def mosaics(plan) -> dict[str, list[str]]:
     """{mosaic name: L2 granules it combines} for each configured instrument and time of a run.
 
-    A mosaic `<instrument>_<YYYYMMDD>T<HHMMSS>` takes the site-hours of that instrument whose
-    hour (widened by the time tolerance) holds the time.
+    Decision: a mosaic `<instrument>_<YYYYMMDD>T<HHMMSS>` is planned from the files that exist:
+    it takes the L2 site-hours of that instrument that hold a raw minute file overlapping the
+    time +- the tolerance (file names say their minute), and is planned only when there is one.
+    The mosaic job then makes the mosaic at the frame time nearest the configured one and skips,
+    counted in the product, a site with no frame within the tolerance of it (products.mosaic),
+    so no planned mosaic can fail for want of frames at an exact time.
+    A configured time that no site-hour covers plans nothing and is said once in the run's log.
     """
+    import logging
+
     import numpy as np
+    from levelpipe.asi.readers import parse_filename
     index, cfg = plan.index, plan.settings.mosaic
     tol = np.timedelta64(int(round(cfg.time_tolerance_s.to_value("s") * 1e9)), "ns")
+    minute = np.timedelta64(60, "s")
+    projected = l2_granules(index)
+    starts = {g: np.array([parse_filename(p).start for p in index[g].get("raw")], dtype="datetime64[ns]")
+              for g in projected}
     out: dict[str, list[str]] = {}
     for instrument in cfg.instruments:
         for when in cfg.times:
             t = np.datetime64(when, "ns")
-            members = []
-            for g in l2_granules(index):
-                inst, _site, _device, day, hour = granule_parts(g)
-                start = np.datetime64(f"{day.isoformat()}T{hour:02d}:00", "ns")
-                if inst == instrument and start - tol <= t < start + np.timedelta64(1, "h") + tol:
-                    members.append(g)
+            members = [g for g in projected if granule_parts(g)[0] == instrument
+                       and np.any((starts[g] <= t + tol) & (starts[g] + minute > t - tol))]
+            name = f"{instrument}_{when.replace('-', '').replace(':', '')}"
             if members:
-                out[f"{instrument}_{when.replace('-', '').replace(':', '')}"] = sorted(members)
+                out[name] = sorted(members)
+            else:
+                logging.getLogger("levelpipe").warning(
+                    "levelpipe asi: mosaic %s not planned: no %s site-hour with a skymap has a raw file "
+                    "within %s s of %s", name, instrument, cfg.time_tolerance_s.to_value("s"), when)
     return out
 
 

@@ -1,6 +1,7 @@
 """ASI products: keograms (geographic latitude axis), multi-site mosaics, MP4 movies, quicklooks."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Sequence
@@ -12,6 +13,8 @@ from levelpipe.asi.family import mosaic_time
 from levelpipe.errors import AsiError
 from levelpipe.io import atomic_output, read_netcdf
 from levelpipe.plotting import coastline_segments, new_figure, save_png
+
+LOG = logging.getLogger("levelpipe.asi.products")
 
 
 def display_range(values: np.ndarray, percentiles: Sequence[float]) -> tuple[float, float]:
@@ -82,24 +85,37 @@ def write_keogram(ctx) -> None:
 # --- mosaic ----------------------------------------------------------------------------------
 
 def mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tolerance_s: float) -> xr.Dataset:
-    """Combine the L2 frames nearest `when` from several sites on their common lattice grid.
+    """Combine the L2 frames of several sites at the frame time nearest `when` on their common
+    lattice grid.
+
+    Decision (planning from the frames that exist): the mosaic is made at the frame time, among
+    all the sites' frames, nearest the requested time; each site contributes its frame nearest
+    that time if it lies within `tolerance_s`, else the site is skipped and counted
+    (``sites_without_frame``). The product records the requested time and the offset.
 
     Decision: where fields of view overlap, the site that sees the cell at higher elevation
     wins (less path-length smearing), as in UCalgary/pyaurorax mosaics.
     """
-    frames = []
-    for p in l2_paths:
-        ds = read_netcdf(p)
-        dt = np.abs(ds["time"].values - when)
+    if not l2_paths:
+        raise AsiError("no L2 site-hour given for the mosaic")
+    l2s = [read_netcdf(p) for p in l2_paths]
+    all_times = np.concatenate([ds["time"].values for ds in l2s])
+    if all_times.size == 0:
+        raise AsiError("no frame in any L2 site-hour of the mosaic", l2_paths[0])
+    epoch = all_times[int(np.argmin(np.abs(all_times - when)))]
+    tol = np.timedelta64(int(round(tolerance_s * 1e9)), "ns")
+    frames, skipped = [], []
+    for ds in l2s:
+        dt = np.abs(ds["time"].values - epoch)
         k = int(np.argmin(dt))
-        if dt[k] > np.timedelta64(int(tolerance_s * 1e9), "ns"):
+        site = f"{ds.attrs['site_uid']}_{ds.attrs['device_uid']}"
+        if dt[k] > tol:
+            skipped.append(site)
             continue
         img = ds["image"].isel(time=k)
         if "channel" in img.dims:
             img = img.mean("channel")
         frames.append((ds, img, ds["time"].values[k]))
-    if not frames:
-        raise AsiError(f"no site has a frame within {tolerance_s} s of {when}")
     res_lat = float(np.diff(frames[0][0]["latitude"].values[:2])[0])
     res_lon = float(np.diff(frames[0][0]["longitude"].values[:2])[0])
     lat_idx = [np.rint(f[0]["latitude"].values / res_lat).astype(int) for f in frames]
@@ -118,6 +134,7 @@ def mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tolerance
         source[sl] = np.where(better, n, source[sl])
         best_el[sl] = np.where(better, el, best_el[sl])
     sites = [f"{f[0].attrs['site_uid']}_{f[0].attrs['device_uid']}" for f in frames]
+    offset = (epoch - when) / np.timedelta64(1, "ns") * 1e-9
     out = xr.Dataset(
         {"image": (("latitude", "longitude"), mosaic, {"units": frames[0][1].attrs.get("units", "1")}),
          "source_site": (("latitude", "longitude"), source),
@@ -126,7 +143,11 @@ def mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tolerance
         coords={"latitude": ("latitude", np.arange(i0, i1 + 1) * res_lat),
                 "longitude": ("longitude", np.arange(j0, j1 + 1) * res_lon),
                 "site": ("site", np.array(sites))},
-        attrs={"mosaic_time": np.datetime_as_string(when, unit="s") + "Z", "site_list": " ".join(sites),
+        attrs={"mosaic_time": np.datetime_as_string(epoch, unit="ms") + "Z",
+               "requested_time": np.datetime_as_string(when, unit="s") + "Z",
+               "requested_time_offset_s": float(offset),
+               "site_list": " ".join(sites),
+               "sites_without_frame": len(skipped), "sites_without_frame_list": " ".join(skipped),
                "projection_altitude_km": float(frames[0][0].attrs.get("projection_altitude_km", np.nan))},
     )
     return out
@@ -141,8 +162,13 @@ def write_mosaic(ctx) -> None:
     l2_paths = ctx.inputs.all
     ds = mosaic(l2_paths, np.datetime64(when, "ns"), cfg.time_tolerance_s.to_value("s"))
     used = [p for p in l2_paths if any(s in Path(p).name for s in ds.attrs["site_list"].split())]
+    if ds.attrs["sites_without_frame"]:
+        LOG.warning("mosaic %s: %d site(s) without a frame within %g s of %s: %s", name,
+                    ds.attrs["sites_without_frame"], cfg.time_tolerance_s.to_value("s"), ds.attrs["mosaic_time"],
+                    ds.attrs["sites_without_frame_list"])
     ctx.write(ds, ctx.outputs.one("nc"), table="mosaic", title=f"UCalgary ASI mosaic {name}",
-              summary=f"Multi-site mosaic of L2 frames nearest {when} UTC; higher elevation wins overlaps.",
+              summary=(f"Multi-site mosaic of L2 frames at {ds.attrs['mosaic_time']} (the frame time nearest "
+                       f"the requested {when} UTC); higher elevation wins overlaps."),
               inputs=used)
     lo, hi = display_range(ds["image"].values, cfg.percentiles)
     fig = new_figure(7, 5, layout="tight")

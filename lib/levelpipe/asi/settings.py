@@ -97,7 +97,9 @@ class ArchiveSettings(Settings):
     enabled: bool = Field(description="must be true for any download to happen")
     base_url: str = Field(description="root URL that the local layout mirrors")
     timeout_s: Annotated[u.Quantity, Unit("s", gt=0)] = Field(description="per-request timeout")
-    retries: int = Field(ge=0, description="retries after a failed or short transfer")
+    deadline_s: Annotated[u.Quantity, Unit("s", gt=0)] = Field(
+        description="overall time allowed for one file, retries included (a server trickling bytes cannot hold it)")
+    retries: int = Field(ge=0, description="retries after a failed or short transfer (not after 4xx but 408/429)")
 
 
 class AsiSettings(Settings):
