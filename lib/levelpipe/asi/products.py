@@ -35,6 +35,68 @@ def _units_label(da: xr.DataArray) -> str:
     return "R" if da.attrs.get("units") == "1e10 m-2 s-1" else da.attrs.get("units", "")
 
 
+def granule_hour(granule: str) -> tuple[np.datetime64, np.datetime64]:
+    """Start and end (UTC) of a site-hour granule's hour."""
+    from levelpipe.asi.family import granule_parts
+    _i, _s, _d, day, hour = granule_parts(granule)
+    start = np.datetime64(f"{day.isoformat()}T{hour:02d}:00", "ns")
+    return start, start + np.timedelta64(1, "h")
+
+
+def _time_axis(ax, start: np.datetime64, end: np.datetime64) -> None:
+    """An hour-long UTC time axis, HH:MM labels every 10 minutes."""
+    import matplotlib.dates as mdates
+    ax.set_xlim(start.astype("datetime64[us]").item(), end.astype("datetime64[us]").item())
+    ax.xaxis.set_major_locator(mdates.MinuteLocator(byminute=range(0, 60, 10)))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    ax.set_xlabel(f"time (UTC) on {np.datetime_as_string(start, unit='D')}")
+
+
+def frame_columns(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column edges for drawing frames at their own times: each frame spans half the median
+    cadence on either side (never past the midpoint to its neighbour); returns (edges, which)
+    where `which[k]` is the frame index of column k or -1 for a gap between frames."""
+    t = time.astype("datetime64[ns]").astype(np.int64).astype(np.float64)
+    n = t.size
+    half = 0.5 * float(np.median(np.diff(t))) if n > 1 else 0.5e9
+    mid = 0.5 * (t[1:] + t[:-1])
+    left = np.maximum(t - half, np.concatenate([[-np.inf], mid]))
+    right = np.minimum(t + half, np.concatenate([mid, [np.inf]]))
+    edges = np.empty(2 * n)
+    edges[0::2], edges[1::2] = left, right
+    which = np.full(2 * n - 1, -1)
+    which[0::2] = np.arange(n)
+    return edges.astype(np.int64).astype("datetime64[ns]"), which
+
+
+def _wrapped(text: str, width_in: float, fontsize: float) -> str:
+    """`text` broken into lines that fit `width_in` inches at `fontsize` points (an average
+    glyph is about 0.6 em wide)."""
+    import textwrap
+    chars = max(12, int(width_in * 72.0 / (0.6 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+
+
+def _colorbar(fig, ax, mappable, label: str) -> None:
+    cb = fig.colorbar(mappable, ax=ax, shrink=0.85, pad=0.02)
+    cb.set_label(label)
+
+
+def _thin_ticks(fig, axis, min_bins: int = 2) -> None:
+    """Fewer major ticks on `axis` until no two tick labels overlap (after layout)."""
+    from matplotlib.ticker import MaxNLocator
+    nbins = 9
+    while True:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+        boxes.sort(key=lambda b: b.x0)
+        if nbins <= min_bins or all(a.x1 + 2 < b.x0 for a, b in zip(boxes, boxes[1:])):
+            return
+        nbins -= 1
+        axis.set_major_locator(MaxNLocator(nbins=nbins, steps=[1, 2, 5, 10]))
+
+
 # --- keogram ---------------------------------------------------------------------------------
 
 def keogram(l2: xr.Dataset) -> xr.Dataset:
@@ -68,18 +130,30 @@ def write_keogram(ctx) -> None:
     ds = keogram(l2)
     ctx.write(ds, ctx.outputs.one("nc"), table="keogram", title=f"UCalgary ASI keogram, {ctx.granule}",
               summary="North-south slice of L2 images through the site longitude versus time.")
-    lo, hi = display_range(ds["keogram"].values, cfg.percentiles)
-    fig = new_figure(8, 4, layout="tight")
+    save_png(keogram_figure(ds, ctx.granule, cfg.percentiles, _units_label(l2["image"])), ctx.outputs.one("png"))
+
+
+def keogram_figure(ds: xr.Dataset, granule: str, percentiles: Sequence[float], units: str):
+    """The keogram over its whole hour, each frame drawn at its own time (gaps left blank)."""
+    lo, hi = display_range(ds["keogram"].values, percentiles)
+    fig = new_figure(9, 4)
     ax = fig.add_subplot()
-    m = ax.pcolormesh(ds["time"].values, ds["latitude"].values, ds["keogram"].values.T, vmin=lo, vmax=hi,
-                      cmap="gray", shading="nearest")
-    fig.colorbar(m, ax=ax, label=_units_label(l2["image"]))
-    ax.set_xlabel("time (UTC)")
+    edges, which = frame_columns(ds["time"].values)
+    keo = ds["keogram"].values
+    columns = np.where(which[:, None] >= 0, keo[np.maximum(which, 0)], np.nan)
+    lat = ds["latitude"].values
+    dlat = np.diff(lat).mean() if lat.size > 1 else 0.05
+    lat_edges = np.concatenate([lat - dlat / 2, [lat[-1] + dlat / 2]])
+    m = ax.pcolormesh(edges.astype("datetime64[us]").astype(object), lat_edges, columns.T, vmin=lo, vmax=hi,
+                      cmap="gray", shading="flat")
+    ax.set_facecolor("#c8d0e0")  # minutes without frames stand out from the dark sky
+    _colorbar(fig, ax, m, units)
+    _time_axis(ax, *granule_hour(granule))
     ax.set_ylabel("geographic latitude (deg N)")
-    ax.set_title(f"keogram {ctx.granule} ({ds.attrs['keogram_longitude_deg']:.1f} E, "
-                 f"{l2.attrs.get('projection_altitude_km', '?')} km)")
-    fig.autofmt_xdate()
-    save_png(fig, ctx.outputs.one("png"))
+    title = (f"keogram {granule}\n{ds.attrs['keogram_longitude_deg']:.1f} E, "
+             f"{ds.attrs.get('projection_altitude_km', float('nan')):g} km, {ds.sizes['time']} frames")
+    ax.set_title(_wrapped(title, 0.8 * fig.get_figwidth(), 10), fontsize=10)
+    return fig
 
 
 # --- mosaic ----------------------------------------------------------------------------------
@@ -170,23 +244,31 @@ def write_mosaic(ctx) -> None:
               summary=(f"Multi-site mosaic of L2 frames at {ds.attrs['mosaic_time']} (the frame time nearest "
                        f"the requested {when} UTC); higher elevation wins overlaps."),
               inputs=used)
-    lo, hi = display_range(ds["image"].values, cfg.percentiles)
-    fig = new_figure(7, 5, layout="tight")
-    ax = fig.add_subplot()
-    m = ax.pcolormesh(ds["longitude"].values, ds["latitude"].values, ds["image"].values, vmin=lo, vmax=hi,
-                      cmap="gray", shading="nearest")
-    fig.colorbar(m, ax=ax, label=_units_label(ds["image"]))
+    save_png(mosaic_figure(ds, name, cfg.percentiles, cfg.coastline_resolution), ctx.outputs.one("png"))
+
+
+def mosaic_figure(ds: xr.Dataset, name: str, percentiles: Sequence[float], coastline_resolution: str):
+    lo, hi = display_range(ds["image"].values, percentiles)
     lat, lon = ds["latitude"].values, ds["longitude"].values
-    for seg_lon, seg_lat in coastline_segments((lat.min(), lat.max()), (lon.min(), lon.max()),
-                                               cfg.coastline_resolution):
+    aspect = 1.0 / np.cos(np.radians(float(lat.mean())))
+    span_x, span_y = float(np.ptp(lon)) or 1.0, float(np.ptp(lat) * aspect) or 1.0
+    fig = new_figure(float(np.clip(4.5 * span_x / span_y, 4.5, 12.0)) + 1.5, 5.5)
+    ax = fig.add_subplot()
+    m = ax.pcolormesh(lon, lat, ds["image"].values, vmin=lo, vmax=hi, cmap="gray", shading="nearest")
+    _colorbar(fig, ax, m, _units_label(ds["image"]))
+    for seg_lon, seg_lat in coastline_segments((lat.min(), lat.max()), (lon.min(), lon.max()), coastline_resolution):
         ax.plot(seg_lon, seg_lat, color="gold", lw=0.6)
     ax.set_xlim(lon.min(), lon.max())
     ax.set_ylim(lat.min(), lat.max())
-    ax.set_aspect(1.0 / np.cos(np.radians(float(ds["latitude"].mean()))))
+    ax.set_aspect(aspect)
     ax.set_xlabel("geographic longitude (deg E)")
     ax.set_ylabel("geographic latitude (deg N)")
-    ax.set_title(f"{name}: {ds.attrs['site_list']} at {ds.attrs['projection_altitude_km']:g} km")
-    save_png(fig, ctx.outputs.one("png"))
+    skipped = ds.attrs.get("sites_without_frame_list", "")
+    title = (f"{name} at {ds.attrs['mosaic_time']}, {ds.attrs['projection_altitude_km']:g} km\n"
+             f"{ds.attrs['site_list']}" + (f" (no frame: {skipped})" if skipped else ""))
+    fig.suptitle(_wrapped(title, 0.9 * fig.get_figwidth(), 10), fontsize=10)
+    _thin_ticks(fig, ax.xaxis)
+    return fig
 
 
 # --- movie and quicklook ---------------------------------------------------------------------
@@ -221,28 +303,37 @@ def write_movie(ctx) -> None:
 
 def write_quicklook(ctx) -> None:
     """Step `quicklook` (rule plot_asi_quicklook): first, middle and last frame of a site-hour
-    (north up, east left) and the mean signal."""
-    cfg = ctx.settings.keogram
-    granule = ctx.granule
+    (north up, east left) and the mean signal over the hour."""
     l1 = read_netcdf(ctx.inputs.one())
+    save_png(quicklook_figure(l1, ctx.granule, ctx.settings.keogram.percentiles), ctx.outputs.one())
+
+
+def quicklook_figure(l1: xr.Dataset, granule: str, percentiles: Sequence[float]):
+    import matplotlib as mpl
     img = l1["image"].values
     n = img.shape[0]
     picks = sorted({0, n // 2, n - 1})
-    lo, hi = display_range(img[picks], cfg.percentiles)
-    fig = new_figure(4 * (len(picks) + 1), 4, layout="tight")
-    axes = fig.subplots(1, len(picks) + 1)
+    lo, hi = display_range(img[picks], percentiles)
+    units = _units_label(l1["image"])
+    fig = new_figure(4.2 * len(picks) + 5.0, 4.6)
+    axes = fig.subplots(1, len(picks) + 1, width_ratios=[1.0] * len(picks) + [1.3])
     for ax, k in zip(axes, picks):
         frame = img[k]
-        if frame.ndim == 3:
+        if frame.ndim == 3:  # RGB: every channel through the same display range
             ax.imshow(_scale_uint8(frame, lo, hi), origin="lower")
+            mappable = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(lo, hi), cmap="gray")
+            label = f"{units} (each of R, G, B)"
         else:
-            ax.imshow(frame, origin="lower", cmap="gray", vmin=lo, vmax=hi)
-        ax.set_title(np.datetime_as_string(l1["time"].values[k], unit="s"))
+            mappable = ax.imshow(frame, origin="lower", cmap="gray", vmin=lo, vmax=hi)
+            label = units
+        _colorbar(fig, ax, mappable, label)
+        ax.set_title(np.datetime_as_string(l1["time"].values[k], unit="s").replace("T", " "), fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     mean = np.nanmean(img.reshape(n, -1), axis=1)
-    axes[-1].plot(l1["time"].values, mean, ".-")
-    axes[-1].set_ylabel(f"mean ({_units_label(l1['image'])})")
-    axes[-1].tick_params(axis="x", labelrotation=30)
-    fig.suptitle(f"{granule}: {l1.attrs.get('calibration_level', '')}")
-    save_png(fig, ctx.outputs.one())
+    axes[-1].plot(l1["time"].values.astype("datetime64[us]").astype(object), mean, ".-")
+    axes[-1].set_ylabel(f"mean ({units})")
+    _time_axis(axes[-1], *granule_hour(granule))
+    title = f"{granule} ({n} frame{'s' if n != 1 else ''})\n{l1.attrs.get('calibration_level', '')}"
+    fig.suptitle(_wrapped(title, 0.9 * fig.get_figwidth(), 11), fontsize=11)
+    return fig
