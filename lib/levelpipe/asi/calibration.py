@@ -71,14 +71,10 @@ def detector_uid(metadata: Mapping[str, str], device: str, device_detector: Mapp
     return device_detector.get(device)
 
 
-def _readsav(path: Path) -> dict:
-    return read_sav(path, error=AsiError)
-
-
 def read_flatfield(path: str | os.PathLike, instrument: str) -> np.ndarray:
     """Flatfield multiplier (row, col), float64, in the image orientation of `instrument`."""
     path = Path(path)
-    data = _readsav(path)
+    data = read_sav(path, error=AsiError)
     keys = [k for k in data if "flat_field_multiplier" in k]
     if not keys:
         raise AsiError("no *flat_field_multiplier variable", path)
@@ -94,7 +90,7 @@ def read_flatfield(path: str | os.PathLike, instrument: str) -> np.ndarray:
 def read_rayleighs(path: str | os.PathLike) -> float:
     """Rayleighs per (DN per second) of a detector."""
     path = Path(path)
-    data = _readsav(path)
+    data = read_sav(path, error=AsiError)
     keys = [k for k in data if "rper_dnpersecond" in k]
     if not keys:
         raise AsiError("no *rper_dnpersecond variable", path)
