@@ -78,7 +78,12 @@ def read_flatfield(path: str | os.PathLike, instrument: str) -> np.ndarray:
     keys = [k for k in data if "flat_field_multiplier" in k]
     if not keys:
         raise AsiError("no *flat_field_multiplier variable", path)
-    ff = np.asarray(data[keys[0]], dtype=np.float64)
+    try:
+        ff = np.asarray(data[keys[0]], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise AsiError(f"{keys[0]} is not a numeric array ({err})", path) from None
+    if ff.ndim != 2 or not np.all(np.isfinite(ff)):
+        raise AsiError(f"{keys[0]} is not a finite (row, col) array: shape {ff.shape}", path)
     flip_rows, flip_cols = ORIENTATION[instrument]
     if flip_rows:
         ff = ff[::-1]
@@ -94,7 +99,13 @@ def read_rayleighs(path: str | os.PathLike) -> float:
     keys = [k for k in data if "rper_dnpersecond" in k]
     if not keys:
         raise AsiError("no *rper_dnpersecond variable", path)
-    return float(np.asarray(data[keys[0]]).ravel()[0])
+    try:
+        values = np.asarray(data[keys[0]], dtype=np.float64).ravel()
+    except (TypeError, ValueError) as err:
+        raise AsiError(f"{keys[0]} is not a number ({err})", path) from None
+    if values.size != 1 or not np.isfinite(values[0]) or values[0] <= 0:
+        raise AsiError(f"{keys[0]} is not one finite positive number: {values[:4].tolist()}", path)
+    return float(values[0])
 
 
 def dark_level(images: np.ndarray, box_px: int) -> np.ndarray:

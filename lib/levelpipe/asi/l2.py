@@ -18,6 +18,14 @@ from levelpipe.asi.skymap import PreparedSkymap, prepare_skymap, read_skymap
 from levelpipe.errors import AsiError
 
 
+#: Bounds that keep a corrupt skymap from costing unbounded memory or time: the largest grid
+#: (about 15x the real REGO grid at 230 km, 0 degrees, 0.05 x 0.1 degrees), the candidate
+#: (pixel, cell) pairs per cell (real skymaps: 1 to 2.5) and the pairs handled at once.
+_MAX_CELLS = 1 << 22
+_MAX_PAIRS_PER_CELL = 16
+_PAIRS_PER_BATCH = 1 << 20
+
+
 def _wrap180(x):
     return (np.asarray(x) + 180.0) % 360.0 - 180.0
 
@@ -72,6 +80,9 @@ class GridMapping:
         self.longitude = (np.arange(j0, j1 + 1) * lon_res_deg).astype(np.float64)
         self.lat_index0, self.lon_index0 = i0, j0
         nlat, nlon = self.latitude.size, self.longitude.size
+        if nlat * nlon > _MAX_CELLS:
+            raise AsiError(f"skymap footprints span a {nlat}x{nlon} grid, more than {_MAX_CELLS} cells "
+                           "(corrupt skymap corners?)")
         # candidate (pixel, cell) pairs: the cells whose centre lies in each footprint's box
         a0 = np.clip(np.ceil(qy.min(0) / lat_res_deg).astype(np.int64) - i0, 0, nlat)
         a1 = np.clip(np.floor(qy.max(0) / lat_res_deg).astype(np.int64) - i0 + 1, 0, nlat)
@@ -80,22 +91,32 @@ class GridMapping:
         na, nb = np.maximum(a1 - a0, 0), np.maximum(b1 - b0, 0)
         count = na * nb
         total = int(count.sum())
-        if total > 64 * nlat * nlon + 16 * rows.size:
+        if total > _MAX_PAIRS_PER_CELL * (nlat * nlon + rows.size):
             raise AsiError(f"skymap footprints overlap {total} grid cells, implausible for a "
                            f"{nlat}x{nlon} grid (corrupt skymap corners?)")
-        pix = np.repeat(np.arange(rows.size), count)
-        k = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        nb_p = nb[pix]
-        ci = a0[pix] + k // np.maximum(nb_p, 1)
-        cj = b0[pix] + k % np.maximum(nb_p, 1)
-        py = (ci + i0) * lat_res_deg
-        px = _wrap180((cj + j0) * lon_res_deg - lon0)
-        inside = _inside_quads(py, px, qy[:, pix], qx[:, pix])
-        pix, ci, cj = pix[inside], ci[inside], cj[inside]
-        cell = ci * nlon + cj
         coslat = np.cos(np.radians(cy.mean()))
-        dist = np.hypot(cy[pix] - (ci + i0) * lat_res_deg,
-                        (cx[pix] - _wrap180((cj + j0) * lon_res_deg - lon0)) * coslat)
+        found = []
+        # pixels in batches of at most _PAIRS_PER_BATCH candidate pairs: memory stays bounded
+        ends = np.cumsum(count)
+        start = 0
+        while start < rows.size:
+            stop = max(start + 1, int(np.searchsorted(ends, ends[start] - count[start] + _PAIRS_PER_BATCH, "right")))
+            idx = np.arange(start, stop)
+            c = count[idx]
+            pix = np.repeat(idx, c)
+            k = np.arange(pix.size) - np.repeat(np.cumsum(c) - c, c)
+            nb_p = np.maximum(nb[pix], 1)
+            ci = a0[pix] + k // nb_p
+            cj = b0[pix] + k % nb_p
+            py = (ci + i0) * lat_res_deg
+            px = _wrap180((cj + j0) * lon_res_deg - lon0)
+            inside = _inside_quads(py, px, qy[:, pix], qx[:, pix])
+            pix, ci, cj, py, px = pix[inside], ci[inside], cj[inside], py[inside], px[inside]
+            found.append((ci * nlon + cj, pix, np.hypot(cy[pix] - py, (cx[pix] - px) * coslat)))
+            start = stop
+        cell = np.concatenate([f[0] for f in found])
+        pix = np.concatenate([f[1] for f in found])
+        dist = np.concatenate([f[2] for f in found])
         order = np.lexsort((dist, cell))
         cell, pix = cell[order], pix[order]
         first = np.ones(cell.size, dtype=bool)

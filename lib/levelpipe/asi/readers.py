@@ -8,8 +8,9 @@ metadata as comment lines ``#"Key" value`` followed by ``<width> <height>`` and 
 width x height x 2 bytes). File names are ``YYYYMMDD_HHMM_<site>_<device>_<mode>.pgm[.gz|.bz2]``.
 
 TREx RGB: one-minute HDF5 files (``data/images`` shaped (height, width, channel, frame),
-``data/timestamp`` strings, ``metadata/file`` and ``metadata/frame/frame<i>`` attributes, as
-pyucalgarysrs/data/read/_trex_rgb.py lines 297-354 read them), and legacy PNG frames, single or
+``data/timestamp`` strings, ``metadata/file`` and ``metadata/frame/frame<i>`` attributes whose
+``image_request_start_timestamp`` is the frame time, as pyucalgarysrs/data/read/_trex_rgb.py
+lines 297-354 and data/read/__init__.py lines 864-868 read them), and legacy PNG frames, single or
 in a ``.png.tar`` per minute, named ``YYYYMMDD_HHMMSS_<ffffff>_<site>_<device>_<exposure>ms_<mode>.png``.
 
 Reading is whole-file and vectorised: a file is decompressed once (bounded, see below), frame
@@ -111,7 +112,10 @@ _MSEC = re.compile(r"MSEC=([0-9]{1,9}(?:\.[0-9]{0,9})?)", re.I)
 _STAMP = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?:\s*UTC)?\s*$")
 _PGM_NAME = re.compile(r"^(\d{8})_(\d{4})_([a-z0-9]+)_([a-z]+)-?(\d*)_?([^.]*)\.pgm(?:\.gz|\.bz2)?$", re.I)
 _PNG_NAME = re.compile(r"^(\d{8})_(\d{6})_(\d{6})_([a-z0-9]+)_([a-z]+-?\d*)_(\d+)ms_([^.]+)\.png(?:\.tar)?$", re.I)
-_H5_NAME = re.compile(r"^(\d{8})_(\d{4})()_([a-z0-9]+)_([a-z]+-?\d*)_()(?:([^.]+))?\.h5$", re.I)
+# Unverified: minute-file names of RGB HDF5 and .png.tar files (no real one is available
+# offline); pyucalgarysrs reads only their first 13 characters as YYYYMMDD_HHMM
+# (data/read/_trex_rgb.py lines 271-276, 393), the rest is assumed to follow the PGM names.
+_H5_NAME = re.compile(r"^(\d{8})_(\d{4})()_([a-z0-9]+)_([a-z]+-?\d*)_()(?:([^.]+))?\.(?:h5|png\.tar)$", re.I)
 
 #: Header keys that the first frame of a minute file carries and later frames leave out (real
 #: THEMIS, NIR and Blueline files); pyucalgarysrs fills the two ids into every frame from the
@@ -794,7 +798,10 @@ def _read_rgb_h5(path: Path, limits: ReadingSettings, errors: dict[str, int]) ->
         raw = raw[:, :, np.newaxis]
     images = np.moveaxis(raw, 3, 0)[:, ::-1]  # Decision: rows flipped, as pyucalgarysrs
     times = []
-    for s in stamps:
+    for s, meta in zip(stamps, metas):
+        # Decision: the frame's own "image_request_start_timestamp" attribute, as pyucalgarysrs
+        # takes it (data/read/__init__.py lines 864-868), else the data/timestamp entry
+        s = meta.get("image_request_start_timestamp", s)
         try:
             times.append(_parse_stamp(s))
         except (ValueError, OverflowError):
@@ -847,6 +854,87 @@ def _png_members(path: Path, limits: ReadingSettings, errors: dict[str, int]) ->
     return members
 
 
+class _Hdf5Process:
+    """HDF5 files are read in a child process, one at a time, with a time limit.
+
+    Decision: the HDF5 library can loop forever on a damaged file (measured: a fuzzed byte in a
+    variable-length string attribute of the RGB seed hung h5py's attribute read inside the C
+    library, where no Python signal reaches), so the read runs in a persistent child process
+    that is killed, and replaced for the next file, when it overruns reading.hdf5_timeout_s."""
+
+    def __init__(self):
+        import threading
+        self._lock = threading.Lock()
+        self._proc = self._conn = self._send = None
+
+    def _start(self):
+        # a fresh interpreter by `python -c` (not multiprocessing, which would re-run the
+        # caller's main script in the child, e.g. a Snakemake job script), talking over pipes
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", "from levelpipe.asi.readers import _hdf5_child_main; _hdf5_child_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
+        self._conn = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
+        self._proc.stdin.close()
+        self._proc.stdout.close()
+
+    def _stop(self):
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(5)
+            for c in (self._send, self._conn):
+                c.close()
+        self._proc = self._conn = self._send = None
+
+    def read(self, path: Path, limits: ReadingSettings) -> Frames:
+        timeout = limits.hdf5_timeout_s.to_value("s")
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            try:
+                self._send.send((str(path), limits.model_dump(mode="json")))
+                ready = self._conn.poll(timeout)
+                reply = self._conn.recv() if ready else None
+            except (EOFError, OSError, BrokenPipeError) as err:
+                self._stop()
+                raise AsiError(f"HDF5 reader process failed ({type(err).__name__})", path) from None
+            if reply is None:
+                self._stop()
+                raise AsiError(f"HDF5 library did not return within {timeout:g} s (reading.hdf5_timeout_s): "
+                               "damaged file", path)
+        status, payload = reply
+        if status != "ok":
+            raise AsiError(payload, path)
+        return payload
+
+
+def _hdf5_child_main() -> None:
+    """The HDF5 reader process: (path, limits) in on stdin, ("ok", Frames) or ("error", one
+    line) out on stdout (stdout is the reply pipe only: prints go to stderr)."""
+    from multiprocessing.connection import Connection
+    inbox, outbox = Connection(os.dup(0), writable=False), Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)
+    while True:
+        try:
+            path, limits = inbox.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            fr = _read_rgb_h5(Path(path), ReadingSettings(**limits), dict.fromkeys(FRAME_ERROR_KINDS, 0))
+            reply = ("ok", fr)
+        except AsiError as err:
+            reply = ("error", err.message)
+        except Exception as err:  # noqa: BLE001 - never let the child die on a file
+            reply = ("error", f"cannot read RGB HDF5: {type(err).__name__}: {err}")
+        outbox.send(reply)
+
+
+_HDF5 = _Hdf5Process()
+
+
 def read_rgb(path: str | os.PathLike, limits: ReadingSettings | None = None) -> Frames:
     """Read a TREx RGB file: HDF5 minute file, single PNG frame, or a .png.tar of PNG frames.
 
@@ -856,7 +944,7 @@ def read_rgb(path: str | os.PathLike, limits: ReadingSettings | None = None) -> 
     errors = dict.fromkeys(FRAME_ERROR_KINDS, 0)
     name = path.name.lower()
     if name.endswith(".h5"):
-        return _read_rgb_h5(path, limits, errors)
+        return _HDF5.read(path, limits)
     if name.endswith(".png.tar"):
         members = _png_members(path, limits, errors)
     elif name.endswith(".png"):

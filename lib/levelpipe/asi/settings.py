@@ -52,6 +52,9 @@ class ReadingSettings(Settings):
     frame_time_slack_s: Annotated[u.Quantity, Unit("s", ge=0)] = Field(
         60, description=("a frame whose header time lies further than this outside its file name's minute "
                          "is counted as bad_time"))
+    hdf5_timeout_s: Annotated[u.Quantity, Unit("s", gt=0)] = Field(
+        5, description=("longest time one HDF5 file may take to read (the HDF5 library can loop forever on a "
+                        "damaged file; it reads in a child process that is stopped after this)"))
     min_good_fraction: float = Field(
         0.5, ge=0, le=1, description=("the L1 step fails when fewer than this share of the frames met "
                                       "(decoded + counted bad + nominal frames of unreadable files) decoded"))
