@@ -120,3 +120,14 @@ def test_rego_orientation_matches_reference_on_simulated_file(srs_readers):
     ff_path = next(RESOURCES.rglob("REGO_flatfield_*.sav"))
     ref_ff = srs_readers.read_calibration([str(ff_path)], quiet=True).data[0]
     np.testing.assert_array_equal(read_flatfield(ff_path, "rego"), ref_ff.flat_field_multiplier)
+
+
+@pytest.mark.parametrize("name", ["20211030_0600_gill_rgb-04_full.h5", "20211030_0600_gill_rgb-04_burst.png.tar"])
+def test_rgb_hdf5_and_png_tar_layouts_read_as_pyucalgarysrs_reads_them(srs_readers, name):
+    """No real RGB HDF5 or PNG tar file is available: the bundled seeds are built in the layout
+    pyucalgarysrs reads (levelpipe.testing.asi_fuzz_seeds), and both readers must agree on them."""
+    f = RESOURCES / "fuzz" / name
+    ours = read_raw(f)
+    ref = _reference(srs_readers, "read_trex_rgb", [f])
+    np.testing.assert_array_equal(ours.images, np.moveaxis(np.asarray(ref.data), -1, 0))
+    np.testing.assert_array_equal(ours.time, np.array(ref.timestamp, dtype="datetime64[ns]"))

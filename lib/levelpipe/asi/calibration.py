@@ -19,6 +19,7 @@ import numpy as np
 
 from levelpipe.asi.readers import ORIENTATION
 from levelpipe.asi.skymap import SkymapName, select_best
+from levelpipe.asi.readers import one_line
 from levelpipe.errors import AsiError
 from levelpipe.io.idlsav import read_sav
 
@@ -81,7 +82,7 @@ def read_flatfield(path: str | os.PathLike, instrument: str) -> np.ndarray:
     try:
         ff = np.asarray(data[keys[0]], dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise AsiError(f"{keys[0]} is not a numeric array ({err})", path) from None
+        raise AsiError(f"{keys[0]} is not a numeric array ({one_line(err)})", path) from None
     if ff.ndim != 2 or not np.all(np.isfinite(ff)):
         raise AsiError(f"{keys[0]} is not a finite (row, col) array: shape {ff.shape}", path)
     flip_rows, flip_cols = ORIENTATION[instrument]
@@ -102,7 +103,7 @@ def read_rayleighs(path: str | os.PathLike) -> float:
     try:
         values = np.asarray(data[keys[0]], dtype=np.float64).ravel()
     except (TypeError, ValueError) as err:
-        raise AsiError(f"{keys[0]} is not a number ({err})", path) from None
+        raise AsiError(f"{keys[0]} is not a number ({one_line(err)})", path) from None
     if values.size != 1 or not np.isfinite(values[0]) or values[0] <= 0:
         raise AsiError(f"{keys[0]} is not one finite positive number: {values[:4].tolist()}", path)
     return float(values[0])

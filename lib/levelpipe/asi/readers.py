@@ -192,6 +192,12 @@ class Frames:
         return int(sum(self.errors.values()))
 
 
+def one_line(text, limit: int = 200) -> str:
+    """A third-party message as one short line (tarfile and HDF5 messages span lines)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
 def _limits(limits: ReadingSettings | None) -> ReadingSettings:
     return limits if limits is not None else ReadingSettings()
 
@@ -329,7 +335,7 @@ def _inflate_bz2(data: bytes, limit: int, path) -> tuple[bytes, _Stream]:
             try:
                 piece = d.decompress(chunk, limit - total + 1)
             except (OSError, EOFError, ValueError) as err:
-                state = _Stream("corrupt", off, None, f"bz2: {err}")
+                state = _Stream("corrupt", off, None, f"bz2: {one_line(err)}")
                 return b"".join(out), state
             out.append(piece)
             total += len(piece)
@@ -362,7 +368,7 @@ def _open_bytes(path: Path, limits: ReadingSettings) -> tuple[bytes, _Stream]:
             raise AsiError(f"compressed file of {size} bytes, more than {limit} (reading.max_file_mib)", path)
         data = path.read_bytes()
     except OSError as err:
-        raise AsiError(f"cannot open: {err.strerror or err}", path) from None
+        raise AsiError(f"cannot open: {one_line(err.strerror or err)}", path) from None
     if name.endswith(".gz"):
         return _inflate_gzip(data, limit, path)
     if name.endswith(".bz2"):
@@ -793,7 +799,7 @@ def _read_rgb_h5(path: Path, limits: ReadingSettings, errors: dict[str, int]) ->
     except AsiError:
         raise
     except Exception as err:  # noqa: BLE001 - h5py raises many types on a damaged file
-        raise AsiError(f"cannot read RGB HDF5: {type(err).__name__}: {err}", path) from None
+        raise AsiError(f"cannot read RGB HDF5: {type(err).__name__}: {one_line(err)}", path) from None
     if raw.ndim == 3:
         raw = raw[:, :, np.newaxis]
     images = np.moveaxis(raw, 3, 0)[:, ::-1]  # Decision: rows flipped, as pyucalgarysrs
@@ -850,7 +856,7 @@ def _png_members(path: Path, limits: ReadingSettings, errors: dict[str, int]) ->
         if members:
             errors["truncated"] += 1
             return members
-        raise AsiError(f"cannot read PNG tar: {type(err).__name__}: {err}", path) from None
+        raise AsiError(f"cannot read PNG tar: {type(err).__name__}: {one_line(err)}", path) from None
     return members
 
 
@@ -928,7 +934,7 @@ def _hdf5_child_main() -> None:
         except AsiError as err:
             reply = ("error", err.message)
         except Exception as err:  # noqa: BLE001 - never let the child die on a file
-            reply = ("error", f"cannot read RGB HDF5: {type(err).__name__}: {err}")
+            reply = ("error", f"cannot read RGB HDF5: {type(err).__name__}: {one_line(err)}")
         outbox.send(reply)
 
 
@@ -954,7 +960,7 @@ def read_rgb(path: str | os.PathLike, limits: ReadingSettings | None = None) -> 
                 raise AsiError(f"file of {size} bytes (reading.max_file_mib)", path)
             members = [(path.name, path.read_bytes())]
         except OSError as err:
-            raise AsiError(f"cannot open: {err.strerror or err}", path) from None
+            raise AsiError(f"cannot open: {one_line(err.strerror or err)}", path) from None
     else:
         raise AsiError("not a TREx RGB file (.h5, .png, .png.tar)", path)
     images, times, metas = [], [], []

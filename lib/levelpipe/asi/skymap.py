@@ -19,6 +19,7 @@ import numpy as np
 from astropy import units as u
 
 from levelpipe.asi.readers import ORIENTATION
+from levelpipe.asi.readers import one_line
 from levelpipe.errors import AsiError
 from levelpipe.io.idlsav import read_sav
 
@@ -129,7 +130,7 @@ def read_skymap(path: str | os.PathLike) -> Skymap:
         site = (_text(raw.site_uid), _text(raw.imager_uid), float(raw.site_map_latitude),
                 float(raw.site_map_longitude), float(raw.site_map_altitude))
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
-        raise AsiError(f"IDL save file holds no readable skymap structure ({type(err).__name__}: {err})",
+        raise AsiError(f"IDL save file holds no readable skymap structure ({type(err).__name__}: {one_line(err)})",
                        path) from None
     if el.ndim != 2 or az.shape != el.shape or lat.ndim != 3 or lon.shape != lat.shape \
             or lat.shape[1:] != (el.shape[0] + 1, el.shape[1] + 1) or alt.shape != lat.shape[:1] or not alt.size:
