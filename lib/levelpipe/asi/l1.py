@@ -198,8 +198,10 @@ def l1(raw_files: Sequence[str | os.PathLike], *, instruments: Mapping[str, Inst
     due = used + bad_total + unreadable * per_minute
     if used == 0 or used < reading.min_good_fraction * due:
         first = next((f"; first unreadable file: {p.name}: {e}" for p, e in zip(paths, per_file_error) if e), "")
-        raise AsiError(f"only {used} of {due} frames decoded ({bad_total} counted bad, {unreadable} of "
-                       f"{len(paths)} files unreadable), below reading.min_good_fraction "
+        counts = f"{bad_total} frames counted bad, {unreadable} of {len(paths)} files unreadable"
+        if used == 0:
+            raise AsiError(f"no readable frame in this site-hour ({counts}){first}", paths[0])
+        raise AsiError(f"only {used} of {due} frames decoded ({counts}), below reading.min_good_fraction "
                        f"{reading.min_good_fraction:g}{first}", paths[0])
     images = images[:used]
     time = np.concatenate(times)

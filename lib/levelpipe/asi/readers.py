@@ -236,6 +236,8 @@ def _inflate_gzip(data: bytes, limit: int, path) -> tuple[bytes, _Stream]:
     view = memoryview(data)
     while pos < n:
         if data[pos:pos + 2] != b"\x1f\x8b":
+            if pos == 0:
+                raise AsiError("not a gzip file (no gzip signature at byte 0)", path)
             if data[pos:].strip(b"\0"):  # zero padding after the last member is harmless
                 state = _Stream("trailing", pos, None, "bytes after the last gzip member are not a gzip member")
             break
@@ -325,6 +327,8 @@ def _inflate_bz2(data: bytes, limit: int, path) -> tuple[bytes, _Stream]:
     view = memoryview(data)
     while pos < n:
         if data[pos:pos + 3] != b"BZh":
+            if pos == 0:
+                raise AsiError("not a bz2 file (no bz2 signature at byte 0)", path)
             if data[pos:].strip(b"\0") != b"":
                 state = _Stream("trailing", pos, None, "bytes after the last bz2 stream are not a bz2 stream")
             break
