@@ -273,47 +273,61 @@ def mosaic_figure(ds: xr.Dataset, name: str, percentiles: Sequence[float], coast
 
 # --- movie and quicklook ---------------------------------------------------------------------
 
-def _sky_frames(l1: xr.Dataset) -> np.ndarray:
-    img = l1["image"].values
-    # display orientation: row 0 at the bottom (origin="lower"), i.e. flip for top-down video
-    return img[:, ::-1]
+#: Frames read from an L1 product at once by the movie and the quicklook: their memory is a
+#: chunk, not the hour (a REGO hour is 1.3 GB of float32).
+FRAMES_PER_CHUNK = 60
+
+
+def _open_l1(path):
+    try:
+        return xr.open_dataset(path, engine="netcdf4")
+    except (OSError, ValueError) as err:
+        raise AsiError(f"cannot open L1 product ({' '.join(str(err).split())})", path) from None
 
 
 def write_movie(ctx) -> None:
     """Step `movie` (rule make_asi_movie): MP4 (H.264 via the ffmpeg shipped with imageio-ffmpeg)
-    of an L1 site-hour, north up."""
+    of an L1 site-hour, north up, the frames read and encoded a chunk at a time."""
     import imageio.v2 as imageio
     cfg = ctx.settings.movie
-    l1 = read_netcdf(ctx.inputs.one())
-    frames = _sky_frames(l1)
-    lo, hi = display_range(frames[:: max(1, frames.shape[0] // 50)], cfg.percentiles)
-    video = _scale_uint8(frames, lo, hi)
-    if video.ndim == 3:
-        video = np.repeat(video[..., None], 3, axis=3)
-    # pad to a multiple of 16 pixels (H.264 macroblocks) instead of letting imageio resample
-    ph, pw = (-video.shape[1]) % 16, (-video.shape[2]) % 16
-    video = np.pad(video, ((0, 0), (0, ph), (0, pw), (0, 0)))
-    with atomic_output(ctx.outputs.one()) as tmp:
-        with imageio.get_writer(tmp, format="FFMPEG", fps=cfg.fps, codec="libx264", quality=8,
-                                pixelformat="yuv420p", macro_block_size=16,
-                                ffmpeg_params=["-threads", "1", "-fflags", "+bitexact"]) as w:
-            for frame in video:  # the encoder consumes frames one by one
-                w.append_data(frame)
+    with _open_l1(ctx.inputs.one()) as l1:
+        image = l1["image"]
+        n = image.shape[0]
+        lo, hi = display_range(image[:: max(1, n // 50)].values, cfg.percentiles)
+        with atomic_output(ctx.outputs.one()) as tmp:
+            with imageio.get_writer(tmp, format="FFMPEG", fps=cfg.fps, codec="libx264", quality=8,
+                                    pixelformat="yuv420p", macro_block_size=16,
+                                    ffmpeg_params=["-threads", "1", "-fflags", "+bitexact"]) as w:
+                for s in range(0, n, FRAMES_PER_CHUNK):
+                    # display orientation: row 0 at the bottom (origin="lower"): flip for video
+                    video = _scale_uint8(image[s:s + FRAMES_PER_CHUNK].values[:, ::-1], lo, hi)
+                    if video.ndim == 3:
+                        video = np.repeat(video[..., None], 3, axis=3)
+                    # pad to a multiple of 16 pixels (H.264 macroblocks) instead of resampling
+                    ph, pw = (-video.shape[1]) % 16, (-video.shape[2]) % 16
+                    video = np.pad(video, ((0, 0), (0, ph), (0, pw), (0, 0)))
+                    for frame in video:  # the encoder consumes frames one by one
+                        w.append_data(frame)
 
 
 def write_quicklook(ctx) -> None:
     """Step `quicklook` (rule plot_asi_quicklook): first, middle and last frame of a site-hour
     (north up, east left) and the mean signal over the hour."""
-    l1 = read_netcdf(ctx.inputs.one())
-    save_png(quicklook_figure(l1, ctx.granule, ctx.settings.keogram.percentiles), ctx.outputs.one())
+    with _open_l1(ctx.inputs.one()) as l1:
+        save_png(quicklook_figure(l1, ctx.granule, ctx.settings.keogram.percentiles), ctx.outputs.one())
 
 
 def quicklook_figure(l1: xr.Dataset, granule: str, percentiles: Sequence[float]):
+    """First, middle and last frame and the mean over the hour; `l1` may be opened lazily (only
+    those frames and a chunk at a time for the mean are read)."""
     import matplotlib as mpl
-    img = l1["image"].values
-    n = img.shape[0]
+    image = l1["image"]
+    n = image.shape[0]
     picks = sorted({0, n // 2, n - 1})
-    lo, hi = display_range(img[picks], percentiles)
+    img = dict(zip(picks, image[picks].values))
+    mean = np.concatenate([np.nanmean(image[s:s + FRAMES_PER_CHUNK].values.reshape(
+        min(FRAMES_PER_CHUNK, n - s), -1), axis=1) for s in range(0, n, FRAMES_PER_CHUNK)])
+    lo, hi = display_range(np.stack(list(img.values())), percentiles)
     units = _units_label(l1["image"])
     fig = new_figure(4.2 * len(picks) + 5.0, 4.6)
     axes = fig.subplots(1, len(picks) + 1, width_ratios=[1.0] * len(picks) + [1.3])
@@ -330,7 +344,6 @@ def quicklook_figure(l1: xr.Dataset, granule: str, percentiles: Sequence[float])
         ax.set_title(np.datetime_as_string(l1["time"].values[k], unit="s").replace("T", " "), fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    mean = np.nanmean(img.reshape(n, -1), axis=1)
     axes[-1].plot(l1["time"].values.astype("datetime64[us]").astype(object), mean, ".-")
     axes[-1].set_ylabel(f"mean ({units})")
     _time_axis(axes[-1], *granule_hour(granule))
