@@ -1,10 +1,10 @@
 """UCalgary all-sky imagers (THEMIS, REGO, TREx NIR/Blueline/RGB): raw -> L1 -> L2 -> products.
 
-Modules: readers (raw PGM / RGB files), skymap (skymaps, best-skymap selection, lens model),
-calibration (dark -> flatfield -> Rayleighs), l1 / l2 (level products), products (keograms,
-mosaics, movies, quicklooks), simulate (files in the real formats, bundled-sample builder),
-archive (layout, site-hour discovery, downloader), idlsav (IDL save writer), workflow (what the
-rules need at DAG-build time).
+Modules: readers (raw PGM / RGB files), skymap (skymaps, best-skymap selection), calibration
+(dark -> flatfield -> Rayleighs), l1 / l2 (level products), products (keograms, mosaics,
+movies, quicklooks), archive (layout, site-hour discovery, downloader), family (the index and
+steps), settings, fuzz (fuzzing targets); simulators and seed builders are in
+levelpipe.testing.asi_*.
 
 Decisions (each is also a ``Decision:`` comment where the code makes it, pinned by tests/asi):
 - orientation: images, skymaps and flatfields exactly as pyucalgarysrs (rows flipped for every
@@ -33,9 +33,14 @@ Decisions (each is also a ``Decision:`` comment where the code makes it, pinned 
   takes the usable pixel whose footprint contains the cell centre (nearest centre where
   footprints overlap), cells in no usable footprint stay empty; pixels below the minimum
   elevation are dropped.
-- mosaics: where sites overlap, the higher elevation wins.
+- mosaics: planned from the raw files that exist (a site-hour with a minute file near the
+  configured time), made at the frame time nearest it; a site without a frame within the
+  tolerance is skipped and counted; where sites overlap, the higher elevation wins.
+- hostile input: limits from the format (``reading``) before allocating; HDF5 read in a child
+  process with a time limit; every reader has a fuzz target (``levelpipe.asi.fuzz``).
 - lens model: ideal equidistant fisheye on a spherical Earth (R = 6371.2 km), values rounded
   for small bundled files; documented as a model, not a calibration.
-- archive: local layout = the server path below sort_by_project/; downloads refused unless
-  enabled; resume via HTTP Range, size and SHA-256 checks, atomic rename.
+- archive: local layout = the server path below sort_by_project/ (paths that would leave the
+  root refused); downloads refused unless enabled; resume via HTTP Range, size and SHA-256
+  checks, atomic rename; a 416 discards the partial file; overall deadline; 4xx not retried.
 """
