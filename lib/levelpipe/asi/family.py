@@ -8,8 +8,8 @@ Index (one walk of the input tree, in the data server's ``sort_by_project`` layo
   instrument, site and day is chosen here, once, and is the granule's only ``skymap`` file;
 - calibration files (below ``<project>/calibration/``): for instruments calibrated to Rayleighs,
   the best flatfield and Rayleighs file for the granule's detector and day (the detector UID is
-  the camera serial number in the first frame's header, read from the file's first 64 KiB, or
-  the configured device table), roles ``flatfield`` and ``rayleighs``.
+  the camera serial number in the first frame header that names one, read from a file's first
+  64 KiB, or the configured device table), roles ``flatfield`` and ``rayleighs``.
 
 So a job declares exactly the files it reads, and a new calibration file reruns only the
 granules whose choice it changes.
@@ -128,8 +128,10 @@ class AsiFamily(Family):
                     files["skymap"] = [str(best.path)]
             icfg = settings.instruments.get(instrument)
             if icfg is not None and icfg.calibrate == "rayleighs":
-                detector = detector_uid(peek_metadata(files["raw"][0]), device,
-                                        settings.calibration.device_detector)
+                # the first frame header that names a camera (a damaged first file is skipped,
+                # as the L1 step does)
+                detector = next((d for d in (detector_uid(peek_metadata(f), device, {}) for f in files["raw"])
+                                 if d), None) or settings.calibration.device_detector.get(device)
                 for kind in ("flatfield", "rayleighs"):
                     best = best_calibration(calibrations, kind, detector, day) if detector else None
                     if best is not None:

@@ -44,6 +44,13 @@ def _inside_quads(py, px, qy, qx) -> np.ndarray:
     return inside
 
 
+def frames_per_read(image: xr.DataArray, fallback: int = 200) -> int:
+    """Frames to read at a time from a lazily opened (time, ...) variable: its chunk length in
+    time, so that each compressed chunk is inflated once."""
+    chunks = image.encoding.get("chunksizes")
+    return int(chunks[0]) if chunks else fallback
+
+
 class GridMapping:
     """Which image pixel feeds each cell of a regular lat/lon grid (vectorised lookup table).
 
@@ -141,10 +148,11 @@ class GridMapping:
 
 
 def l2(l1_path: str | os.PathLike, skymap: str | os.PathLike, *, settings: L2Settings,
-       chunk_frames: int = 200) -> xr.Dataset:
+       chunk_frames: int | None = None) -> xr.Dataset:
     """Project one L1 site-hour onto the grid with the granule's chosen skymap: the L2 dataset.
 
-    The L1 file is read `chunk_frames` frames at a time, so memory is the L2 array plus a chunk.
+    The L1 file is read `chunk_frames` frames at a time (default: the file's own chunk length in
+    time, so no chunk is decompressed twice), so memory is the L2 array plus a chunk.
     """
     l1_path, sky_path = Path(l1_path), Path(skymap)
     with xr.open_dataset(l1_path, engine="netcdf4") as l1:
@@ -162,8 +170,9 @@ def l2(l1_path: str | os.PathLike, skymap: str | os.PathLike, *, settings: L2Set
                            settings.lon_resolution_deg.to_value("deg"))
         extra = l1["image"].shape[3:]
         out = np.empty((time.size,) + grid.shape + extra, dtype=np.float32)
-        for s in range(0, time.size, chunk_frames):
-            out[s:s + chunk_frames] = grid.project(l1["image"][s:s + chunk_frames].values)
+        step = chunk_frames or frames_per_read(l1["image"])
+        for s in range(0, time.size, step):
+            out[s:s + step] = grid.project(l1["image"][s:s + step].values)
         image_attrs = {k: v for k, v in l1["image"].attrs.items() if k in ("units", "calibration")}
         extra_coords = {"channel": l1["channel"]} if "channel" in l1.coords else {}
         quality = l1["quality_flag"].load()

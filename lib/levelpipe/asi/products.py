@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from levelpipe.asi.family import mosaic_time
+from levelpipe.asi.l2 import frames_per_read
 from levelpipe.errors import AsiError
 from levelpipe.io import atomic_output, read_netcdf
 from levelpipe.plotting import coastline_segments, new_figure, save_png
@@ -273,11 +274,6 @@ def mosaic_figure(ds: xr.Dataset, name: str, percentiles: Sequence[float], coast
 
 # --- movie and quicklook ---------------------------------------------------------------------
 
-#: Frames read from an L1 product at once by the movie and the quicklook: their memory is a
-#: chunk, not the hour (a REGO hour is 1.3 GB of float32).
-FRAMES_PER_CHUNK = 60
-
-
 def _open_l1(path):
     try:
         return xr.open_dataset(path, engine="netcdf4")
@@ -292,15 +288,15 @@ def write_movie(ctx) -> None:
     cfg = ctx.settings.movie
     with _open_l1(ctx.inputs.one()) as l1:
         image = l1["image"]
-        n = image.shape[0]
+        n, step = image.shape[0], frames_per_read(image)
         lo, hi = display_range(image[:: max(1, n // 50)].values, cfg.percentiles)
         with atomic_output(ctx.outputs.one()) as tmp:
             with imageio.get_writer(tmp, format="FFMPEG", fps=cfg.fps, codec="libx264", quality=8,
                                     pixelformat="yuv420p", macro_block_size=16,
                                     ffmpeg_params=["-threads", "1", "-fflags", "+bitexact"]) as w:
-                for s in range(0, n, FRAMES_PER_CHUNK):
+                for s in range(0, n, step):  # a chunk of the file at a time, not the hour
                     # display orientation: row 0 at the bottom (origin="lower"): flip for video
-                    video = _scale_uint8(image[s:s + FRAMES_PER_CHUNK].values[:, ::-1], lo, hi)
+                    video = _scale_uint8(image[s:s + step].values[:, ::-1], lo, hi)
                     if video.ndim == 3:
                         video = np.repeat(video[..., None], 3, axis=3)
                     # pad to a multiple of 16 pixels (H.264 macroblocks) instead of resampling
@@ -322,11 +318,11 @@ def quicklook_figure(l1: xr.Dataset, granule: str, percentiles: Sequence[float])
     those frames and a chunk at a time for the mean are read)."""
     import matplotlib as mpl
     image = l1["image"]
-    n = image.shape[0]
+    n, step = image.shape[0], frames_per_read(image)
     picks = sorted({0, n // 2, n - 1})
     img = dict(zip(picks, image[picks].values))
-    mean = np.concatenate([np.nanmean(image[s:s + FRAMES_PER_CHUNK].values.reshape(
-        min(FRAMES_PER_CHUNK, n - s), -1), axis=1) for s in range(0, n, FRAMES_PER_CHUNK)])
+    mean = np.concatenate([np.nanmean(image[s:s + step].values.reshape(min(step, n - s), -1), axis=1)
+                           for s in range(0, n, step)])
     lo, hi = display_range(np.stack(list(img.values())), percentiles)
     units = _units_label(l1["image"])
     fig = new_figure(4.2 * len(picks) + 5.0, 4.6)
