@@ -1,6 +1,7 @@
 """ASI products: keograms (geographic latitude axis), multi-site mosaics, MP4 movies, quicklooks."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -173,24 +174,29 @@ def mosaic(l2_paths: Sequence[str | os.PathLike], when: np.datetime64, tolerance
     """
     if not l2_paths:
         raise AsiError("no L2 site-hour given for the mosaic")
-    l2s = [read_netcdf(p) for p in l2_paths]
-    all_times = np.concatenate([ds["time"].values for ds in l2s])
-    if all_times.size == 0:
-        raise AsiError("no frame in any L2 site-hour of the mosaic", l2_paths[0])
-    epoch = all_times[int(np.argmin(np.abs(all_times - when)))]
-    tol = np.timedelta64(int(round(tolerance_s * 1e9)), "ns")
-    frames, skipped = [], []
-    for ds in l2s:
-        dt = np.abs(ds["time"].values - epoch)
-        k = int(np.argmin(dt))
-        site = f"{ds.attrs['site_uid']}_{ds.attrs['device_uid']}"
-        if dt[k] > tol:
-            skipped.append(site)
-            continue
-        img = ds["image"].isel(time=k)
-        if "channel" in img.dims:
-            img = img.mean("channel")
-        frames.append((ds, img, ds["time"].values[k]))
+    # each site-hour is opened lazily and only the frame used is read: memory is one frame per
+    # site, not the sites' hours
+    with contextlib.ExitStack() as stack:
+        l2s = [stack.enter_context(_open_product(p)) for p in l2_paths]
+        all_times = np.concatenate([ds["time"].values for ds in l2s])
+        if all_times.size == 0:
+            raise AsiError("no frame in any L2 site-hour of the mosaic", l2_paths[0])
+        epoch = all_times[int(np.argmin(np.abs(all_times - when)))]
+        tol = np.timedelta64(int(round(tolerance_s * 1e9)), "ns")
+        frames, skipped = [], []
+        for ds in l2s:
+            dt = np.abs(ds["time"].values - epoch)
+            k = int(np.argmin(dt))
+            site = f"{ds.attrs['site_uid']}_{ds.attrs['device_uid']}"
+            if dt[k] > tol:
+                skipped.append(site)
+                continue
+            img = ds["image"].isel(time=k).load()
+            if "channel" in img.dims:
+                img = img.mean("channel")
+            grid = ds[["latitude", "longitude", "elevation"]].load()
+            grid.attrs = dict(ds.attrs)
+            frames.append((grid, img, ds["time"].values[k]))
     res_lat = float(np.diff(frames[0][0]["latitude"].values[:2])[0])
     res_lon = float(np.diff(frames[0][0]["longitude"].values[:2])[0])
     lat_idx = [np.rint(f[0]["latitude"].values / res_lat).astype(int) for f in frames]
@@ -274,11 +280,12 @@ def mosaic_figure(ds: xr.Dataset, name: str, percentiles: Sequence[float], coast
 
 # --- movie and quicklook ---------------------------------------------------------------------
 
-def _open_l1(path):
+def _open_product(path):
+    """A level product opened lazily (values are read when asked for)."""
     try:
         return xr.open_dataset(path, engine="netcdf4")
     except (OSError, ValueError) as err:
-        raise AsiError(f"cannot open L1 product ({' '.join(str(err).split())})", path) from None
+        raise AsiError(f"cannot open product ({' '.join(str(err).split())})", path) from None
 
 
 def write_movie(ctx) -> None:
@@ -286,7 +293,7 @@ def write_movie(ctx) -> None:
     of an L1 site-hour, north up, the frames read and encoded a chunk at a time."""
     import imageio.v2 as imageio
     cfg = ctx.settings.movie
-    with _open_l1(ctx.inputs.one()) as l1:
+    with _open_product(ctx.inputs.one()) as l1:
         image = l1["image"]
         n, step = image.shape[0], frames_per_read(image)
         lo, hi = display_range(image[:: max(1, n // 50)].values, cfg.percentiles)
@@ -309,7 +316,7 @@ def write_movie(ctx) -> None:
 def write_quicklook(ctx) -> None:
     """Step `quicklook` (rule plot_asi_quicklook): first, middle and last frame of a site-hour
     (north up, east left) and the mean signal over the hour."""
-    with _open_l1(ctx.inputs.one()) as l1:
+    with _open_product(ctx.inputs.one()) as l1:
         save_png(quicklook_figure(l1, ctx.granule, ctx.settings.keogram.percentiles), ctx.outputs.one())
 
 
