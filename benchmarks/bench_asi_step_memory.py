@@ -65,6 +65,11 @@ def themis_hour(root: Path, site: str = "gill") -> list[str]:
 
 
 def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", default="l1,l2,keogram,movie,quicklook,mosaic",
+                    help="steps to measure (L1, and L2 for keogram/mosaic, always run: they make the inputs)")
+    steps = set(ap.parse_args().steps.split(","))
     from levelpipe.testing.asi_simulator import SITES, build_sample, simulate_site_hour
     with tempfile.TemporaryDirectory(prefix="asi-mem-") as tmp:
         tmp = Path(tmp)
@@ -91,19 +96,26 @@ def main() -> None:
             if g.startswith("rego"):
                 raw.update(flatfield=str(next(cal.glob("REGO_flatfield_*"))), rayleighs=str(next(cal.glob("REGO_Rayleighs_*"))))
             l1, l2 = str(tmp / f"{g}.l1.nc"), str(tmp / f"{g}.l2.nc")
-            for threads in (1, 2):
+            for threads in ((1, 2) if "l1" in steps else (2,)):
                 rows.append((g, f"l1 ({threads} thr)", size_mb(files), run("l1", raw, {"out": l1}, wc, threads)))
-            rows.append((g, "l2", size_mb([l1, sky[g]]), run("l2", {"l1": l1, "skymap": sky[g]}, {"out": l2}, wc)))
-            rows.append((g, "keogram", size_mb([l2]), run("keogram", {"l2": l2}, {"nc": str(tmp / "k.nc"),
-                                                                                  "png": str(tmp / "k.png")}, wc)))
-            rows.append((g, "movie", size_mb([l1]), run("movie", {"l1": l1}, {"out": str(tmp / "m.mp4")}, wc)))
-            rows.append((g, "quicklook", size_mb([l1]), run("quicklook", {"l1": l1}, {"out": str(tmp / "q.png")}, wc)))
-        l2_gill = str(tmp / "themis_gill_themis19_20140310_ut06.l2.nc")
-        l2_copy = str(tmp / "themis_tpas_themis19_20140310_ut06.l2.nc")
-        shutil.copyfile(l2_gill, l2_copy)
-        rows.append(("themis mosaic of 2 site-hours", "mosaic", size_mb([l2_gill, l2_copy]),
-                     run("mosaic", {"l2": [l2_gill, l2_copy]}, {"nc": str(tmp / "mo.nc"), "png": str(tmp / "mo.png")},
-                         {"asi_mosaic": "themis_20140310T060010"})))
+            if steps & {"l2", "keogram", "mosaic"}:
+                rows.append((g, "l2", size_mb([l1, sky[g]]), run("l2", {"l1": l1, "skymap": sky[g]}, {"out": l2}, wc)))
+            if "keogram" in steps:
+                rows.append((g, "keogram", size_mb([l2]), run("keogram", {"l2": l2}, {"nc": str(tmp / "k.nc"),
+                                                                                      "png": str(tmp / "k.png")}, wc)))
+            if "movie" in steps:
+                rows.append((g, "movie", size_mb([l1]), run("movie", {"l1": l1}, {"out": str(tmp / "m.mp4")}, wc)))
+            if "quicklook" in steps:
+                rows.append((g, "quicklook", size_mb([l1]), run("quicklook", {"l1": l1}, {"out": str(tmp / "q.png")},
+                                                                wc)))
+        if "mosaic" in steps:
+            l2_gill = str(tmp / "themis_gill_themis19_20140310_ut06.l2.nc")
+            l2_copy = str(tmp / "themis_tpas_themis19_20140310_ut06.l2.nc")
+            shutil.copyfile(l2_gill, l2_copy)
+            rows.append(("themis mosaic of 2 site-hours", "mosaic", size_mb([l2_gill, l2_copy]),
+                         run("mosaic", {"l2": [l2_gill, l2_copy]}, {"nc": str(tmp / "mo.nc"),
+                                                                     "png": str(tmp / "mo.png")},
+                             {"asi_mosaic": "themis_20140310T060010"})))
     print(f"{'granule':38s} {'step':12s} {'input MB':>9s} {'peak RSS MB':>12s} {'wall s':>7s} {'CPU s':>7s}")
     for g, step, mb, r in rows:
         print(f"{g:38s} {step:12s} {mb:9.1f} {r['peak_mb']:12.0f} {r['seconds']:7.1f} {r['cpu']:7.1f}")

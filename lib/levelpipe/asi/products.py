@@ -302,15 +302,15 @@ def write_movie(ctx) -> None:
                                     pixelformat="yuv420p", macro_block_size=16,
                                     ffmpeg_params=["-threads", "1", "-fflags", "+bitexact"]) as w:
                 for s in range(0, n, step):  # a chunk of the file at a time, not the hour
-                    # display orientation: row 0 at the bottom (origin="lower"): flip for video
-                    video = _scale_uint8(image[s:s + step].values[:, ::-1], lo, hi)
-                    if video.ndim == 3:
-                        video = np.repeat(video[..., None], 3, axis=3)
-                    # pad to a multiple of 16 pixels (H.264 macroblocks) instead of resampling
-                    ph, pw = (-video.shape[1]) % 16, (-video.shape[2]) % 16
-                    video = np.pad(video, ((0, 0), (0, ph), (0, pw), (0, 0)))
-                    for frame in video:  # the encoder consumes frames one by one
-                        w.append_data(frame)
+                    chunk = image[s:s + step].values
+                    for frame in chunk:  # the encoder consumes frames one by one
+                        # display orientation: row 0 at the bottom (origin="lower"): flip for video
+                        video = _scale_uint8(frame[::-1], lo, hi)
+                        if video.ndim == 2:
+                            video = np.repeat(video[..., None], 3, axis=2)
+                        # pad to a multiple of 16 pixels (H.264 macroblocks) instead of resampling
+                        ph, pw = (-video.shape[0]) % 16, (-video.shape[1]) % 16
+                        w.append_data(np.pad(video, ((0, ph), (0, pw), (0, 0))))
 
 
 def write_quicklook(ctx) -> None:
