@@ -56,22 +56,29 @@ class AsiFamily(Family):
     }
     required_roles = ("raw",)
     granule_pattern = _GRANULE.pattern.strip("^$")
+    # Memory (mem_mb + mem_mb_per_input_mb x input MB): peak resident memory measured by
+    # benchmarks/bench_asi_step_memory.py, each step in a fresh process as its rule runs it, on a
+    # THEMIS site-hour (60 real-minute files, 1200 frames of 256x256, 122 MB of .pgm.gz) and a
+    # simulated REGO site-hour (1200 frames of 512x512, 389 MB): a line through the two peaks,
+    # both parts raised about 25 % (measured 2025-12-02: l1 with 2 threads 523 / 1556 MB, l2 485 /
+    # 931, keogram 396 / 740, movie 472 / 749, quicklook 510 / 871; mosaic of two THEMIS L2 hours
+    # 367 MB). Input MB is everything the rule reads (raw files, or the upstream products).
     steps = {
         "l1": Step(rule="calibrate_asi_l1", function="levelpipe.asi.l1:write_l1", level="L1",
                    sections=("instruments", "reading", "calibration"), tables=("l1",), threads=2,
-                   mem_mb=400, mem_mb_per_input_mb=12.0),
+                   mem_mb=150, mem_mb_per_input_mb=4.8),
         "l2": Step(rule="project_asi_l2", function="levelpipe.asi.l2:write_l2", level="L2",
-                   sections=("l2",), tables=("l2",), mem_mb=600, mem_mb_per_input_mb=2.0),
+                   sections=("l2",), tables=("l2",), mem_mb=500, mem_mb_per_input_mb=0.65),
         "keogram": Step(rule="make_asi_keogram", function="levelpipe.asi.products:write_keogram",
                         level="L2 keogram", sections=("keogram",), tables=("keogram",),
-                        mem_mb=400, mem_mb_per_input_mb=2.0),
+                        mem_mb=400, mem_mb_per_input_mb=1.8),
         "mosaic": Step(rule="make_asi_mosaic", function="levelpipe.asi.products:write_mosaic",
                        level="L2 mosaic", sections=("mosaic",), tables=("mosaic",),
-                       mem_mb=500, mem_mb_per_input_mb=1.0),
+                       mem_mb=450, mem_mb_per_input_mb=0.5),
         "movie": Step(rule="make_asi_movie", function="levelpipe.asi.products:write_movie",
-                      level="L1 movie", sections=("movie",), mem_mb=500, mem_mb_per_input_mb=2.0),
+                      level="L1 movie", sections=("movie",), mem_mb=500, mem_mb_per_input_mb=0.4),
         "quicklook": Step(rule="plot_asi_quicklook", function="levelpipe.asi.products:write_quicklook",
-                          level="L1 quicklook", sections=("keogram",), mem_mb=500, mem_mb_per_input_mb=2.0),
+                          level="L1 quicklook", sections=("keogram",), mem_mb=550, mem_mb_per_input_mb=0.55),
     }
 
     def index(self, root: Path, settings: AsiSettings) -> GranuleIndex:
