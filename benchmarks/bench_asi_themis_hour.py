@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import resource
 import statistics
 import subprocess
@@ -140,9 +141,11 @@ def main() -> None:
         imp_wall, imp_cpu = import_cost(args.rounds)
 
     med = statistics.median
+    load = os.getloadavg()
     print(f"THEMIS site-hour: {len(files)} real-minute files, {n_frames} frames of 256x256, L2 grid "
           f"{l2_shape[1]}x{l2_shape[2]}; gzip via {'ISA-L' if _isal_zlib else 'zlib'}; medians of "
-          f"{args.rounds} interleaved rounds (wall / CPU seconds)")
+          f"{args.rounds} interleaved rounds (wall / CPU seconds); load average {load[0]:.1f} on "
+          f"{os.cpu_count()} cores (a second thread only helps when a core is free)")
     rest = ("write L1", "map+project", "write L2")
     rest_w, rest_c = sum(med(timer.wall[k]) for k in rest), sum(med(timer.cpu[k]) for k in rest)
     print("  rest of our chain (thread-independent): " + ", ".join(

@@ -71,13 +71,37 @@ class _FileResult:
     file_metadata: dict | None = None
     stream_check_failed: bool = False
     stream_damaged: bool = False
+    in_slot: bool = False   # `image` is the file's slot in the hour buffer
 
     @property
     def n(self) -> int:
         return 0 if self.image is None else self.image.shape[0]
 
 
-def _read_and_calibrate(path: Path, *, limits: ReadingSettings, nominal: float, box: int, flat, factor) -> _FileResult:
+class _HourBuffer:
+    """The site-hour's float32 frames, one slot of `per_file` frames per raw file, so that each
+    reading thread calibrates straight into its file's slot (the copy and the first touch of the
+    memory run in the threads, not one after another in the caller). Allocated by the first
+    file to arrive, in that file's frame shape; a file of another shape or with more frames than
+    its slot keeps its own array and is copied in by the caller."""
+
+    def __init__(self, n_files: int, per_file: int):
+        import threading
+        self.n_files, self.per_file = n_files, per_file
+        self.array: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def slot(self, index: int, n: int, shape: tuple[int, ...]) -> np.ndarray | None:
+        with self._lock:
+            if self.array is None:
+                self.array = np.empty((self.n_files * self.per_file,) + shape, dtype=np.float32)
+        if shape != self.array.shape[1:] or n > self.per_file:
+            return None
+        return self.array[index * self.per_file:index * self.per_file + n]
+
+
+def _read_and_calibrate(path: Path, *, limits: ReadingSettings, nominal: float, box: int, flat, factor,
+                        buffer: _HourBuffer | None = None, index: int = 0) -> _FileResult:
     fr = read_raw(path, limits)
     exp = fr.exposure_s.copy()
     from_nominal = ~np.isfinite(exp)
@@ -89,7 +113,10 @@ def _read_and_calibrate(path: Path, *, limits: ReadingSettings, nominal: float, 
         if flat is not None and flat.shape != fr.images.shape[1:3]:
             raise AsiError(f"frames of {fr.images.shape[1:3]} but the flatfield is {flat.shape}", path)
         res.dark = dark_level(fr.images, box)
-        res.image = calibrate(fr.images, exp, dark_box_px=box, flatfield=flat, rayleighs_per_dn_per_s=factor)
+        out = buffer.slot(index, fr.images.shape[0], fr.images.shape[1:]) if buffer is not None else None
+        res.image = calibrate(fr.images, exp, dark_box_px=box, flatfield=flat, rayleighs_per_dn_per_s=factor,
+                              out=out)
+        res.in_slot = out is not None
         res.time, res.exposure, res.from_nominal = fr.time, exp, from_nominal
     return res
 
@@ -135,18 +162,23 @@ def l1(raw_files: Sequence[str | os.PathLike], *, instruments: Mapping[str, Inst
         flat, factor, cal_used = _load_calibration(flatfield, rayleighs, instrument, detector,
                                                    names[0].start, paths[0])
 
-    def task(p: Path) -> _FileResult:
-        return _read_and_calibrate(p, limits=reading, nominal=nominal, box=box, flat=flat, factor=factor)
+    buffer = _HourBuffer(len(paths), per_minute)
+    slot_of = {p: i for i, p in enumerate(paths)}
 
-    images = None
+    def task(p: Path) -> _FileResult:
+        return _read_and_calibrate(p, limits=reading, nominal=nominal, box=box, flat=flat, factor=factor,
+                                   buffer=buffer, index=slot_of[p])
+
+    shape = None
+    pieces: list[tuple[int, _FileResult]] = []   # (slot index, result) of the kept files, in order
     used = 0
     times, exposures, flags, darks = [], [], [], []
     errors = dict.fromkeys(FRAME_ERROR_KINDS, 0)
     per_file_skipped, per_file_error = [], []
     file_meta: dict[str, str] = {}
     unreadable = check_failed = 0
-    # one file at a time into the hour's buffer: peak memory is one float32 hour plus the
-    # files in flight (2 x threads)
+    # the files' frames land in the hour buffer as they are read: peak memory is one float32
+    # hour plus the files in flight (2 x threads)
     for p, res in zip(paths, iter_raw(paths, threads, reader=task)):
         if isinstance(res, AsiError):
             LOG.warning("%s", res)
@@ -172,18 +204,13 @@ def l1(raw_files: Sequence[str | os.PathLike], *, instruments: Mapping[str, Inst
                 per_file_error[-1] = "no frame in the file"
             continue
         check_failed += int(res.stream_check_failed)
-        if images is None:
-            cap = max(len(paths) * per_minute, n)
-            images = np.empty((cap,) + res.image.shape[1:], dtype=np.float32)
-        elif res.image.shape[1:] != images.shape[1:]:
+        if shape is None:
+            shape = res.image.shape[1:]
+        elif res.image.shape[1:] != shape:
             errors["size_mismatch"] += n
             per_file_skipped[-1] += n
             continue
-        if used + n > images.shape[0]:
-            grown = np.empty((max(used + n, 2 * images.shape[0]),) + images.shape[1:], dtype=np.float32)
-            grown[:used] = images[:used]
-            images = grown
-        images[used:used + n] = res.image
+        pieces.append((slot_of[p], res))
         darks.append(res.dark)
         flag = np.where(res.from_nominal, QUALITY_FLAGS["exposure_from_nominal"], 0)
         if n_bad:
@@ -203,7 +230,7 @@ def l1(raw_files: Sequence[str | os.PathLike], *, instruments: Mapping[str, Inst
             raise AsiError(f"no readable frame in this site-hour ({counts}){first}", paths[0])
         raise AsiError(f"only {used} of {due} frames decoded ({counts}), below reading.min_good_fraction "
                        f"{reading.min_good_fraction:g}{first}", paths[0])
-    images = images[:used]
+    images = _assemble(buffer, pieces, used)
     time = np.concatenate(times)
     order = np.argsort(time, kind="stable")
     if np.any(order != np.arange(used)):
@@ -248,6 +275,28 @@ def l1(raw_files: Sequence[str | os.PathLike], *, instruments: Mapping[str, Inst
     if factor is not None:
         ds.attrs["rayleighs_per_dn_per_s"] = factor
     return ds
+
+
+def _assemble(buffer: _HourBuffer, pieces: list, used: int) -> np.ndarray:
+    """The kept frames, in file order, as one (used, ...) array. When every file's frames are in
+    its slot, the slots are moved together in place (each piece holds at most a slot, so pieces
+    only move towards the start and none is overwritten before it has moved; nothing moves when
+    every file filled its slot); otherwise (a file with more frames than its slot, or of the
+    shape the buffer was not made for: rare) they are copied into a fresh array."""
+    if buffer.array is None or not all(res.in_slot for _, res in pieces):
+        out = np.empty((used,) + pieces[0][1].image.shape[1:], dtype=np.float32)
+        pos = 0
+        for _, res in pieces:
+            out[pos:pos + res.n] = res.image
+            pos += res.n
+        return out
+    array, pos = buffer.array, 0
+    for i, res in pieces:
+        start = i * buffer.per_file
+        if start != pos:
+            array[pos:pos + res.n] = array[start:start + res.n]
+        pos += res.n
+    return array[:used]
 
 
 def _load_calibration(flatfield, rayleighs, instrument, detector, t, where):
