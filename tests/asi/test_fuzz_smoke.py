@@ -4,7 +4,6 @@ the inputs earlier campaigns found."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
