@@ -58,6 +58,7 @@ import numpy as np
 
 from levelpipe.asi.settings import ReadingSettings
 from levelpipe.errors import AsiError
+from levelpipe.io.files import checked_size, read_limited
 
 try:  # python-isal: the same gzip format, inflated by Intel ISA-L (optional, speed only)
     from isal import isal_zlib as _isal_zlib
@@ -359,20 +360,20 @@ def _inflate_bz2(data: bytes, limit: int, path) -> tuple[bytes, _Stream]:
     return b"".join(out), state
 
 
+def _read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of a file of at most `limit` bytes (else AsiError), read into a buffer of the
+    file's own size (read_limited sizes its buffer by the limit it is given)."""
+    size = checked_size(path, limit, AsiError, what, "reading.max_file_mib")
+    return read_limited(path, size, AsiError, what, "reading.max_file_mib")
+
+
 def _open_bytes(path: Path, limits: ReadingSettings) -> tuple[bytes, _Stream]:
     """The decompressed bytes of a raw file (bounded by reading.max_file_mib) and how its
     compressed stream decoded."""
     limit = _max_bytes(limits)
-    try:
-        size = path.stat().st_size
-        name = path.name.lower()
-        if not name.endswith((".gz", ".bz2")) and size > limit:
-            raise AsiError(f"file of {size} bytes, more than {limit} (reading.max_file_mib)", path)
-        if size > limit:  # no format inflates to less than it stores
-            raise AsiError(f"compressed file of {size} bytes, more than {limit} (reading.max_file_mib)", path)
-        data = path.read_bytes()
-    except OSError as err:
-        raise AsiError(f"cannot open: {one_line(err.strerror or err)}", path) from None
+    name = path.name.lower()
+    # no format inflates to less than it stores, so the compressed size has the same bound
+    data = _read_bounded(path, limit, "raw file")
     if name.endswith(".gz"):
         return _inflate_gzip(data, limit, path)
     if name.endswith(".bz2"):
@@ -958,13 +959,7 @@ def read_rgb(path: str | os.PathLike, limits: ReadingSettings | None = None) -> 
     if name.endswith(".png.tar"):
         members = _png_members(path, limits, errors)
     elif name.endswith(".png"):
-        try:
-            size = path.stat().st_size
-            if size > _max_bytes(limits):
-                raise AsiError(f"file of {size} bytes (reading.max_file_mib)", path)
-            members = [(path.name, path.read_bytes())]
-        except OSError as err:
-            raise AsiError(f"cannot open: {one_line(err.strerror or err)}", path) from None
+        members = [(path.name, _read_bounded(path, _max_bytes(limits), "PNG file"))]
     else:
         raise AsiError("not a TREx RGB file (.h5, .png, .png.tar)", path)
     images, times, metas = [], [], []
