@@ -188,3 +188,21 @@ def test_index_granules_skymaps_calibrations_mosaics(sample, cfg):
     from levelpipe.family import Plan
     assert mosaics(Plan(FAMILY, cfg, sample)) == {"themis_20140310T060010": [
         "themis_gill_themis19_20140310_ut06", "themis_tpas_themis15_20140310_ut06"]}
+
+
+def test_spectrograph_files_are_refused_by_the_index_with_a_reason(tmp_path, cfg):
+    import shutil
+    root = tmp_path / "arc"
+    real = next((REPO / "resources" / "asi").rglob("*_gill_themis19_full.pgm.gz"))
+    for minute in ("0600", "0601"):
+        spect = root / f"TREx/spectrograph/stream0/2023/05/03/luck_spect-02/ut06/20230503_{minute}_luck_spect-02_spectra.pgm"
+        spect.parent.mkdir(parents=True, exist_ok=True)
+        spect.write_bytes(b"P5\n")
+    dst = root / real.relative_to(REPO / "resources" / "asi")
+    dst.parent.mkdir(parents=True)
+    shutil.copyfile(real, dst)
+    index = FAMILY.index(root, cfg)
+    assert index.names == ["themis_gill_themis19_20140310_ut06"]
+    reason = index.refused["trex_spect_luck_spect-02_20230503_ut06"]
+    assert reason.startswith("2 raw file(s): TREx spectrograph raw data: not processed")
+    assert "# refused: trex_spect_luck_spect-02_20230503_ut06: 2 raw file(s)" in index.to_tsv()

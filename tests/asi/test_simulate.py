@@ -39,3 +39,11 @@ def test_exposure_from_nominal_is_flagged(tmp_path):
     assert ds["quality_flag"].values[0] & QUALITY_FLAGS["exposure_from_nominal"]
     assert not ds["quality_flag"].values[1] & QUALITY_FLAGS["exposure_from_nominal"]
     np.testing.assert_array_equal(ds["image"].values, 0.0)   # flat 100 counts minus a 100-count dark
+
+
+def test_fuzz_seeds_reproduce_the_bundle(tmp_path):
+    from levelpipe.testing.asi_fuzz_seeds import build_seeds
+    made = build_seeds(tmp_path)
+    assert len(made) == 10
+    for p in made:
+        assert _sha(p) == _sha(REPO / "resources" / "asi" / "fuzz" / p.name), p.name

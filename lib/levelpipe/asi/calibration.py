@@ -19,12 +19,18 @@ import numpy as np
 
 from levelpipe.asi.readers import ORIENTATION
 from levelpipe.asi.skymap import SkymapName, select_best
+from levelpipe.asi.readers import one_line
 from levelpipe.errors import AsiError
 from levelpipe.io.idlsav import read_sav
 
 _NAME = re.compile(r"^([A-Za-z]+)_(flatfield|rayleighs)_([0-9A-Za-z-]+)_(\d{8})-(\d{8}|\+)_v([0-9A-Za-z]+)\.sav$", re.I)
 _PROJECT_INSTRUMENT = {"rego": "rego", "nir": "trex_nir", "blue": "trex_blue", "blueline": "trex_blue",
                        "themis": "themis"}
+
+
+#: Header keys of the camera serial number, lower case: the documented spelling and the one the
+#: real Blueline file (20220308_0600_gill_blue-814_full.pgm.gz) carries.
+CAMERA_SERIAL_KEYS = ("camera serial number", "camera serial sumber")
 
 
 @dataclass(frozen=True)
@@ -54,28 +60,31 @@ def best_calibration(names: Iterable[CalibrationName], kind: str, detector: str,
 def detector_uid(metadata: Mapping[str, str], device: str, device_detector: Mapping[str, str]) -> str | None:
     """Detector UID of the camera that took a frame.
 
-    Decision: the raw header's "Camera Serial Number" (TREx NIR/Blueline and REGO write it;
-    e.g. nir-216 -> 23216) wins, because cameras are swapped between imagers; the configured
-    device -> detector table is the fallback for headers without it; None when neither says.
+    Decision: the raw header's camera serial number (TREx NIR and REGO write "Camera Serial
+    Number", e.g. nir-216 -> 23216) wins, because cameras are swapped between imagers; the real
+    TREx Blueline header spells it "Camera serial sumber" (blue-814 -> VSC-09814), which is read
+    too; the configured device -> detector table is the fallback for headers without either;
+    None when nothing says.
     """
     for key, value in metadata.items():
-        if key.strip().lower() == "camera serial number" and value.strip():
+        if key.strip().lower() in CAMERA_SERIAL_KEYS and value.strip():
             return value.strip().split()[0]
     return device_detector.get(device)
-
-
-def _readsav(path: Path) -> dict:
-    return read_sav(path, error=AsiError)
 
 
 def read_flatfield(path: str | os.PathLike, instrument: str) -> np.ndarray:
     """Flatfield multiplier (row, col), float64, in the image orientation of `instrument`."""
     path = Path(path)
-    data = _readsav(path)
+    data = read_sav(path, error=AsiError)
     keys = [k for k in data if "flat_field_multiplier" in k]
     if not keys:
         raise AsiError("no *flat_field_multiplier variable", path)
-    ff = np.asarray(data[keys[0]], dtype=np.float64)
+    try:
+        ff = np.asarray(data[keys[0]], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise AsiError(f"{keys[0]} is not a numeric array ({one_line(err)})", path) from None
+    if ff.ndim != 2 or not np.all(np.isfinite(ff)):
+        raise AsiError(f"{keys[0]} is not a finite (row, col) array: shape {ff.shape}", path)
     flip_rows, flip_cols = ORIENTATION[instrument]
     if flip_rows:
         ff = ff[::-1]
@@ -87,11 +96,17 @@ def read_flatfield(path: str | os.PathLike, instrument: str) -> np.ndarray:
 def read_rayleighs(path: str | os.PathLike) -> float:
     """Rayleighs per (DN per second) of a detector."""
     path = Path(path)
-    data = _readsav(path)
+    data = read_sav(path, error=AsiError)
     keys = [k for k in data if "rper_dnpersecond" in k]
     if not keys:
         raise AsiError("no *rper_dnpersecond variable", path)
-    return float(np.asarray(data[keys[0]]).ravel()[0])
+    try:
+        values = np.asarray(data[keys[0]], dtype=np.float64).ravel()
+    except (TypeError, ValueError) as err:
+        raise AsiError(f"{keys[0]} is not a number ({one_line(err)})", path) from None
+    if values.size != 1 or not np.isfinite(values[0]) or values[0] <= 0:
+        raise AsiError(f"{keys[0]} is not one finite positive number: {values[:4].tolist()}", path)
+    return float(values[0])
 
 
 def dark_level(images: np.ndarray, box_px: int) -> np.ndarray:

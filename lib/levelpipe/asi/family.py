@@ -8,8 +8,8 @@ Index (one walk of the input tree, in the data server's ``sort_by_project`` layo
   instrument, site and day is chosen here, once, and is the granule's only ``skymap`` file;
 - calibration files (below ``<project>/calibration/``): for instruments calibrated to Rayleighs,
   the best flatfield and Rayleighs file for the granule's detector and day (the detector UID is
-  the camera serial number in the first frame's header, read from the file's first 64 KiB, or
-  the configured device table), roles ``flatfield`` and ``rayleighs``.
+  the camera serial number in the first frame header that names one, read from a file's first
+  64 KiB, or the configured device table), roles ``flatfield`` and ``rayleighs``.
 
 So a job declares exactly the files it reads, and a new calibration file reruns only the
 granules whose choice it changes.
@@ -57,32 +57,40 @@ class AsiFamily(Family):
     required_roles = ("raw",)
     per_granule_config = frozenset({"l1", "l2"})
     granule_pattern = _GRANULE.pattern.strip("^$")
+    # Memory (mem_mb + mem_mb_per_input_mb x input MB): peak resident memory measured by
+    # benchmarks/bench_asi_step_memory.py, each step in a fresh process as its rule runs it, on a
+    # THEMIS site-hour (60 real-minute files, 1200 frames of 256x256, 122 MB of .pgm.gz) and a
+    # simulated REGO site-hour (1200 frames of 512x512, 389 MB): a line through the two peaks,
+    # both parts raised about 25 % (measured 2025-12-02: l1 with 2 threads 523 / 1556 MB, l2 485 /
+    # 931, keogram 396 / 740, movie 472 / 749, quicklook 510 / 871; mosaic of two THEMIS L2 hours
+    # 367 MB). Input MB is everything the rule reads (raw files, or the upstream products).
     steps = {
         "l1": Step(rule="calibrate_asi_l1", function="levelpipe.asi.l1:write_l1", level="L1",
-                   sections=("instruments", "calibration"), tables=("l1",), threads=2,
-                   mem_mb=400, mem_mb_per_input_mb=12.0),
+                   sections=("instruments", "reading", "calibration"), tables=("l1",), threads=2,
+                   mem_mb=150, mem_mb_per_input_mb=4.8),
         "l2": Step(rule="project_asi_l2", function="levelpipe.asi.l2:write_l2", level="L2",
-                   sections=("l2",), tables=("l2",), mem_mb=600, mem_mb_per_input_mb=2.0),
+                   sections=("l2",), tables=("l2",), mem_mb=500, mem_mb_per_input_mb=0.65),
         "keogram": Step(rule="make_asi_keogram", function="levelpipe.asi.products:write_keogram",
                         level="L2 keogram", sections=("keogram",), tables=("keogram",),
-                        mem_mb=400, mem_mb_per_input_mb=2.0),
+                        mem_mb=400, mem_mb_per_input_mb=1.8),
         "mosaic": Step(rule="make_asi_mosaic", function="levelpipe.asi.products:write_mosaic",
                        level="L2 mosaic", sections=("mosaic",), tables=("mosaic",),
-                       mem_mb=500, mem_mb_per_input_mb=1.0),
+                       mem_mb=450, mem_mb_per_input_mb=0.5),
         "movie": Step(rule="make_asi_movie", function="levelpipe.asi.products:write_movie",
-                      level="L1 movie", sections=("movie",), mem_mb=500, mem_mb_per_input_mb=2.0),
+                      level="L1 movie", sections=("movie",), mem_mb=500, mem_mb_per_input_mb=0.4),
         "quicklook": Step(rule="plot_asi_quicklook", function="levelpipe.asi.products:write_quicklook",
-                          level="L1 quicklook", sections=("keogram",), mem_mb=500, mem_mb_per_input_mb=2.0),
+                          level="L1 quicklook", sections=("keogram",), mem_mb=550, mem_mb_per_input_mb=0.55),
     }
 
     def index(self, root: Path, settings: AsiSettings) -> GranuleIndex:
         from levelpipe.asi.calibration import best_calibration, detector_uid, parse_calibration_name
-        from levelpipe.asi.readers import parse_filename, peek_metadata
+        from levelpipe.asi.readers import SPECTROGRAPH_REFUSAL, is_spectrograph_name, parse_filename, peek_metadata
         from levelpipe.asi.skymap import INSTRUMENT_SKYMAP_PREFIX, parse_skymap_name, select_best
         from levelpipe.errors import AsiError
 
         raw: dict[str, list[str]] = {}
         skymaps, calibrations, refused = [], [], {}
+        spectrograph: dict[str, int] = {}
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
             rel = Path(dirpath).relative_to(root).parts
@@ -91,6 +99,12 @@ class AsiFamily(Family):
                 path = os.path.join(dirpath, fn)
                 lower = fn.lower()
                 if in_stream and lower.endswith(_RAW_SUFFIXES):
+                    if is_spectrograph_name(fn):
+                        # one line per spectrograph site-hour, not per minute file
+                        d, hhmm, site, device = fn.split("_")[:4]
+                        key = f"trex_spect_{site.lower()}_{device.lower()}_{d}_ut{hhmm[:2]}"
+                        spectrograph[key] = spectrograph.get(key, 0) + 1
+                        continue
                     try:
                         info = parse_filename(fn)
                     except AsiError as err:
@@ -122,8 +136,10 @@ class AsiFamily(Family):
                     files["skymap"] = [str(best.path)]
             icfg = settings.instruments.get(instrument)
             if icfg is not None and icfg.calibrate == "rayleighs":
-                detector = detector_uid(peek_metadata(files["raw"][0]), device,
-                                        settings.calibration.device_detector)
+                # the first frame header that names a camera (a damaged first file is skipped,
+                # as the L1 step does)
+                detector = next((d for d in (detector_uid(peek_metadata(f), device, {}) for f in files["raw"])
+                                 if d), None) or settings.calibration.device_detector.get(device)
                 for kind in ("flatfield", "rayleighs"):
                     best = best_calibration(calibrations, kind, detector, day) if detector else None
                     if best is not None:
@@ -131,6 +147,8 @@ class AsiFamily(Family):
             index.add(name, files)
         for path, reason in refused.items():
             index.refused[path] = reason
+        for name, n in spectrograph.items():
+            index.refused[name] = f"{n} raw file(s): {SPECTROGRAPH_REFUSAL}"
         return index
 
     def targets(self, plan, result) -> list[str]:
@@ -169,24 +187,37 @@ def l2_granules(index: GranuleIndex) -> list[str]:
 def mosaics(plan) -> dict[str, list[str]]:
     """{mosaic name: L2 granules it combines} for each configured instrument and time of a run.
 
-    A mosaic `<instrument>_<YYYYMMDD>T<HHMMSS>` takes the site-hours of that instrument whose
-    hour (widened by the time tolerance) holds the time.
+    Decision: a mosaic `<instrument>_<YYYYMMDD>T<HHMMSS>` is planned from the files that exist:
+    it takes the L2 site-hours of that instrument that hold a raw minute file overlapping the
+    time +- the tolerance (file names say their minute), and is planned only when there is one.
+    The mosaic job then makes the mosaic at the frame time nearest the configured one and skips,
+    counted in the product, a site with no frame within the tolerance of it (products.mosaic),
+    so no planned mosaic can fail for want of frames at an exact time.
+    A configured time that no site-hour covers plans nothing and is said once in the run's log.
     """
+    import logging
+
     import numpy as np
+    from levelpipe.asi.readers import parse_filename
     index, cfg = plan.index, plan.settings.mosaic
     tol = np.timedelta64(int(round(cfg.time_tolerance_s.to_value("s") * 1e9)), "ns")
+    minute = np.timedelta64(60, "s")
+    projected = l2_granules(index)
+    starts = {g: np.array([parse_filename(p).start for p in index[g].get("raw")], dtype="datetime64[ns]")
+              for g in projected}
     out: dict[str, list[str]] = {}
     for instrument in cfg.instruments:
         for when in cfg.times:
             t = np.datetime64(when, "ns")
-            members = []
-            for g in l2_granules(index):
-                inst, _site, _device, day, hour = granule_parts(g)
-                start = np.datetime64(f"{day.isoformat()}T{hour:02d}:00", "ns")
-                if inst == instrument and start - tol <= t < start + np.timedelta64(1, "h") + tol:
-                    members.append(g)
+            members = [g for g in projected if granule_parts(g)[0] == instrument
+                       and np.any((starts[g] <= t + tol) & (starts[g] + minute > t - tol))]
+            name = f"{instrument}_{when.replace('-', '').replace(':', '')}"
             if members:
-                out[f"{instrument}_{when.replace('-', '').replace(':', '')}"] = sorted(members)
+                out[name] = sorted(members)
+            else:
+                logging.getLogger("levelpipe").warning(
+                    "levelpipe asi: mosaic %s not planned: no %s site-hour with a skymap has a raw file "
+                    "within %s s of %s", name, instrument, cfg.time_tolerance_s.to_value("s"), when)
     return out
 
 

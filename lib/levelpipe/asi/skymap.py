@@ -19,6 +19,7 @@ import numpy as np
 from astropy import units as u
 
 from levelpipe.asi.readers import ORIENTATION
+from levelpipe.asi.readers import one_line
 from levelpipe.errors import AsiError
 from levelpipe.io.idlsav import read_sav
 
@@ -112,21 +113,30 @@ def _text(v) -> str:
 
 
 def read_skymap(path: str | os.PathLike) -> Skymap:
-    """Read a skymap .sav with scipy and apply the image orientation of its instrument."""
+    """Read a skymap .sav (through levelpipe.io.idlsav) and apply the image orientation of its
+    instrument; every field is checked for its type and shape (AsiError otherwise)."""
     path = Path(path)
     name = parse_skymap_name(path)
+    if name.project not in SKYMAP_PROJECT:
+        raise AsiError(f"unknown skymap project {name.project!r} (orientation unknown)", path)
     data = read_sav(path, error=AsiError)
     try:
         raw = data["skymap"][0]
-    except (KeyError, IndexError, TypeError):
-        raise AsiError("IDL save file holds no skymap structure", path) from None
-    if name.project not in SKYMAP_PROJECT:
-        raise AsiError(f"unknown skymap project {name.project!r} (orientation unknown)", path)
+        el = np.asarray(raw.full_elevation, dtype=np.float64)
+        az = np.asarray(raw.full_azimuth, dtype=np.float64)
+        lat = np.asarray(raw.full_map_latitude, dtype=np.float64)
+        lon = np.asarray(raw.full_map_longitude, dtype=np.float64)
+        alt = np.asarray(raw.full_map_altitude, dtype=np.float64).reshape(-1)
+        site = (_text(raw.site_uid), _text(raw.imager_uid), float(raw.site_map_latitude),
+                float(raw.site_map_longitude), float(raw.site_map_altitude))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+        raise AsiError(f"IDL save file holds no readable skymap structure ({type(err).__name__}: {one_line(err)})",
+                       path) from None
+    if el.ndim != 2 or az.shape != el.shape or lat.ndim != 3 or lon.shape != lat.shape \
+            or lat.shape[1:] != (el.shape[0] + 1, el.shape[1] + 1) or alt.shape != lat.shape[:1] or not alt.size:
+        raise AsiError(f"skymap arrays of inconsistent shapes: elevation {el.shape}, azimuth {az.shape}, "
+                       f"latitude {lat.shape}, longitude {lon.shape}, altitudes {alt.shape}", path)
     flip_rows, flip_cols = ORIENTATION[SKYMAP_PROJECT[name.project]]
-    el = np.asarray(raw.full_elevation, dtype=np.float64)
-    az = np.asarray(raw.full_azimuth, dtype=np.float64)
-    lat = np.asarray(raw.full_map_latitude, dtype=np.float64)
-    lon = np.asarray(raw.full_map_longitude, dtype=np.float64)
     if flip_rows:
         el, az, lat, lon = el[::-1], az[::-1], lat[:, ::-1], lon[:, ::-1]
     if flip_cols:
@@ -135,12 +145,10 @@ def read_skymap(path: str | os.PathLike) -> Skymap:
     try:
         g = raw.generation_info[0]
         gen = {k.lower(): _text(g[k]) for k in g.dtype.names if isinstance(g[k], bytes)}
-    except (AttributeError, IndexError, TypeError):
+    except (AttributeError, IndexError, TypeError, KeyError, ValueError):
         pass
-    return Skymap(path, name.project, _text(raw.site_uid), _text(raw.imager_uid),
-                  float(raw.site_map_latitude), float(raw.site_map_longitude), float(raw.site_map_altitude),
-                  np.ascontiguousarray(el), np.ascontiguousarray(az),
-                  (np.asarray(raw.full_map_altitude, dtype=np.float64) * u.m).to(u.km),
+    return Skymap(path, name.project, site[0], site[1], site[2], site[3], site[4],
+                  np.ascontiguousarray(el), np.ascontiguousarray(az), (alt * u.m).to(u.km),
                   np.ascontiguousarray(lat), np.ascontiguousarray(lon), name.version, gen)
 
 
@@ -178,6 +186,8 @@ def interpolate_altitude(sky: Skymap, altitude: u.Quantity) -> tuple[np.ndarray,
     h = float(altitude.to_value(u.km))
     order = np.argsort(alts)
     alts = alts[order]
+    if not np.all(np.isfinite(alts)) or np.any(np.diff(alts) <= 0):
+        raise AsiError(f"skymap altitudes {alts.tolist()} km are not distinct finite values", sky.path)
     if not (alts[0] - 1e-9 <= h <= alts[-1] + 1e-9):
         raise AsiError(f"altitude {h} km outside the skymap altitudes {alts.tolist()} km (no extrapolation)",
                        sky.path)

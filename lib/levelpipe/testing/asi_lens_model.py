@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 
-from levelpipe.asi.readers import ORIENTATION
-from levelpipe.asi.skymap import INSTRUMENT_SKYMAP_PREFIX, SKYMAP_PROJECT  # noqa: F401
 from levelpipe.testing.idlsav_writer import IdlStruct, write_sav
 
 EARTH_RADIUS = 6371.2 * u.km  # Decision: spherical Earth (mean radius) for the lens model
