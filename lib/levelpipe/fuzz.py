@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import bz2
 import contextlib
+import faulthandler
 import fnmatch
 import gzip
 import importlib
@@ -368,6 +369,9 @@ def _worker(conn, current, started, target: Target, seeds: list[Seed], campaign_
             scratch: Path, mem_limit_mb: int, quiet: bool) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for everyone
+    # a crash by signal is the parent's to report; a traceback dump inherited from the parent
+    # (pytest enables faulthandler) would only print to the parent's terminal
+    faulthandler.disable()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if mem_limit_mb:
         soft = _status_kb("VmSize:") * 1024 + mem_limit_mb * (1 << 20)

@@ -11,7 +11,9 @@ removed. Two things that cleanup cannot do itself are handled here too:
 - A full disk surfaces in most writers as an opaque library error (netCDF's "NetCDF: HDF
   error", ffmpeg's broken pipe). When the block fails, `atomic_output` asks the filesystem
   whether space (or the process's file-size limit) ran out, and if so raises `OutputError`
-  saying so, naming the product.
+  saying so, naming the product. A block that succeeds on a filesystem left without room is
+  refused too (some writers lose bytes silently: imageio-ffmpeg does not check ffmpeg's exit
+  status), so a product cut short by a full disk is never renamed into place.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ _SPACE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk qu
                  errno.EFBIG: "file too large"}
 #: size of the probe file that asks the filesystem whether it still has room after a failure
 _PROBE_BYTES = 64 * 1024
+#: with this much free, a finished product is not suspected of having been cut short
+_ROOMY = 64 << 20
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "localhost"
 
 
@@ -192,6 +196,23 @@ def space_problem(err: BaseException, tmp: Path, directory: Path, prefix: str) -
     return None
 
 
+def _full_after_write(directory: Path, prefix: str) -> str | None:
+    """A reason to refuse a product whose writer reported success on a filesystem that is now
+    full: some writers lose bytes without an error (imageio-ffmpeg ignores ffmpeg's exit
+    status, so a movie cut short by ENOSPC looked complete). Plenty of room: one statvfs."""
+    try:
+        st = os.statvfs(directory)
+        if st.f_bavail * st.f_frsize >= _ROOMY:
+            return None
+    except OSError:
+        return None
+    code = _probe_space(directory, prefix)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{_SPACE_ERRNOS[code]} after writing: the file may be incomplete "
+                f"(disk full: {_describe_space(directory)})")
+    return None
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path next to `path`; move it into place only if the block succeeds.
@@ -220,6 +241,9 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None):
     os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
+        full = _full_after_write(path.parent, prefix)
+        if full:
+            raise OutputError(full, path)
         if tmp.is_dir() and path.exists():
             _remove(path)
         os.replace(tmp, path)
