@@ -228,6 +228,23 @@ def test_outcomes_are_attributed_to_the_right_inputs_across_worker_restarts(tmp_
         assert _mixed_outcome(p.read_bytes()) == p.name.split("-")[0]
 
 
+def test_a_stall_that_does_not_repeat_is_not_a_hang(tmp_path):
+    """An input that overran the timeout once (a loaded machine) and not when run again."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def stalls_once(path):
+        import hashlib
+        mark = marks / hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        if not mark.exists():
+            mark.touch()
+            time.sleep(3600)
+
+    r = fuzz.fuzz_target(fuzz.Target("stalls_once", stalls_once, _seed_files(tmp_path)), inputs=3, timeout=0.5,
+                         workers=2, mem_limit_mb=512)
+    assert r.counts["ok"] == 3 and r.counts["hang"] == 0 and r.stalls == 3
+
+
 def test_time_box_stops_a_reader(tmp_path):
     def slow(path):
         time.sleep(0.05)

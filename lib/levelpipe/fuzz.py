@@ -21,7 +21,9 @@ hang or blow-up is measured, not fatal. Per input the outcome is one of
 - ok: the reader returned; error: it raised ``LevelpipeError`` (the expected answer to a
   damaged file);
 - crash: any other exception, or the worker died from a signal (segmentation fault, abort);
-- hang: still running after ``--timeout`` seconds (10 by default); the worker is killed;
+- hang: still running after ``--timeout`` seconds (10 by default), twice (the second time
+  in a fresh worker, so that a machine too loaded to run it in time is not blamed on the
+  reader); the worker is killed each time;
 - memory: ``MemoryError`` under the limit: the reader asked for far more than the file holds;
 
 and its peak resident memory (the worker's ``VmHWM``, reset before each input). The inputs of
@@ -458,6 +460,8 @@ class Result:
     signatures: dict[tuple[str, str], list] = field(default_factory=dict)
     saved: list[Path] = field(default_factory=list)
     note: str = ""
+    #: inputs that exceeded the timeout once but finished in time when run again
+    stalls: int = 0
 
     @property
     def findings(self) -> int:
@@ -513,6 +517,7 @@ def fuzz_target(target: Target, *, inputs: int, seconds: float = 0, campaign_see
     t_start = time.monotonic()
     deadline = t_start + seconds if seconds else float("inf")
     pending: list[list[int]] = []  # ranges handed back by workers that died
+    retried: set[int] = set()  # inputs that exceeded the timeout once
     next_index = 0
     pool: list[_Worker] = []
 
@@ -538,6 +543,15 @@ def fuzz_target(target: Target, *, inputs: int, seconds: float = 0, campaign_see
         dt = time.monotonic() - started if started else 0.0
         w.kill()
         i, stop = running, w.batch[1]
+        if lost == HANG and i < stop and i not in retried:
+            # once more in a fresh worker before it counts: on a loaded machine a process can
+            # stall past the timeout without the reader being at fault
+            retried.add(i)
+            if i + 1 < stop:
+                pending.append([i + 1, stop])
+            pending.append([i, i + 1])
+            pool[k] = spawn(k)
+            return
         if lost is not None and i < stop:
             code = w.proc.exitcode or 0
             if lost == HANG:
@@ -605,6 +619,7 @@ def fuzz_target(target: Target, *, inputs: int, seconds: float = 0, campaign_see
                 w.kill()
         shutil.rmtree(root, ignore_errors=True)
     res.seconds = time.monotonic() - t_start
+    res.stalls = len(retried) - res.counts[HANG]
     return res
 
 
@@ -657,6 +672,8 @@ def run_campaign(found: Mapping[str, Target], *, inputs: int, seconds: float = 0
             say(f"  {r.name}: {count} x {outcome} {sig} (first: input {first}): {message}")
         if r.saved:
             say(f"  {r.name}: inputs saved in {r.saved[0].parent}")
+        if r.stalls:
+            say(f"  {r.name}: {r.stalls} input(s) exceeded the timeout once, not when run again (machine load)")
         if max_peak_mb is not None and r.peak_kb > max_peak_mb * 1024:
             say(f"  {r.name}: peak memory {r.peak_kb / 1024:.0f} MB (input {r.peak_index}) over {max_peak_mb:g} MB")
     for module, problem in campaign.problems.items():
