@@ -34,7 +34,10 @@ def _make_run_module():
 # ---------------------------------------------------------------- the atomic writer
 
 def _temps(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
+    """Hidden entries of `directory` and the temporary files of its products."""
+    tdir = directory / atomic.TEMP_DIR
+    return sorted([p.name for p in directory.iterdir() if p.name.startswith(".") and p != tdir]
+                  + ([p.name for p in tdir.iterdir()] if tdir.is_dir() else []))
 
 
 def _writer_inside_block(path: Path) -> subprocess.Popen:
@@ -56,11 +59,11 @@ def test_a_sigkilled_writer_leaves_a_temp_file_the_next_writer_removes(tmp_path)
     proc.kill()
     proc.wait()
     left = _temps(tmp_path)
-    assert len(left) == 1 and left[0].startswith(".l1.nc.tmp-")  # what SIGKILL leaves
+    assert len(left) == 1 and left[0].startswith("l1.nc.tmp-")  # what SIGKILL leaves
     with atomic_output(product) as tmp:
         tmp.write_bytes(b"the product")
     assert product.read_bytes() == b"the product"
-    assert _temps(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l1.nc"]  # the temporary directory gone too
 
 
 def test_a_living_writer_keeps_its_temp_file(tmp_path):
@@ -74,14 +77,17 @@ def test_a_living_writer_keeps_its_temp_file(tmp_path):
         proc.wait()
     assert len(remove_stale_temps(product)) == 1
     assert _temps(tmp_path) == []
+    assert (tmp_path / atomic.TEMP_DIR).is_dir()  # emptied; removed by the next write
 
 
 def test_recycled_pids_other_hosts_and_other_products(tmp_path):
     product = tmp_path / "a.nc"
-    mine = tmp_path / f".a.nc.tmp-{atomic._HOST}-{os.getpid()}-aaaaaaaa.nc"   # this process: alive
-    recycled = tmp_path / f".a.nc.tmp-{atomic._HOST}-{os.getpid()}-bbbbbbbb.nc"
-    elsewhere = tmp_path / ".a.nc.tmp-othernode.cluster-4242-cccccccc.nc"
-    other_product = tmp_path / f".a.nc.gz.tmp-{atomic._HOST}-999999999-dddddddd.gz"
+    tdir = tmp_path / atomic.TEMP_DIR
+    tdir.mkdir()
+    mine = tdir / f"a.nc.tmp-{atomic._HOST}-{os.getpid()}-aaaaaaaa.nc"   # this process: alive
+    recycled = tdir / f"a.nc.tmp-{atomic._HOST}-{os.getpid()}-bbbbbbbb.nc"
+    elsewhere = tdir / "a.nc.tmp-othernode.cluster-4242-cccccccc.nc"
+    other_product = tdir / f"a.nc.gz.tmp-{atomic._HOST}-999999999-dddddddd.gz"
     for p in (mine, recycled, elsewhere, other_product):
         p.write_bytes(b"x")
     # written a day before this process started: its PID was someone else's then
@@ -122,7 +128,10 @@ def _finish(workdir: Path) -> subprocess.CompletedProcess:
 
 
 def _hidden(results: Path) -> list[str]:
-    return sorted(str(p.relative_to(results)) for p in results.rglob(".*") if p.name != ".snakemake_timestamp")
+    """Hidden files and directories below `results`, and everything in them."""
+    return sorted(str(p.relative_to(results)) for p in results.rglob("*")
+                  if any(part.startswith(".") for part in p.relative_to(results).parts)
+                  and p.name != ".snakemake_timestamp")
 
 
 def _products(results: Path) -> dict[str, bytes]:
@@ -197,7 +206,7 @@ def test_kill_the_whole_process_group_then_make_run_finishes(tmp_path, workflow_
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
     time.sleep(0.5)  # the killed processes' files as they left them
-    assert any(".tmp-" in name for name in _hidden(results))
+    assert any(f"{atomic.TEMP_DIR}/" in name and ".tmp-" in name for name in _hidden(results))
     assert any((workdir / ".snakemake" / "locks").iterdir())
     done = _finish(workdir)
     assert "make run: removing the locks of an interrupted run" in done.stdout
