@@ -510,6 +510,8 @@ def fuzz_target(target: Target, *, inputs: int, seconds: float = 0, campaign_see
     if not seeds:
         res.note = "no seed files"
         return res
+    if findings is not None and (findings / target.name / "findings.tsv").exists():
+        shutil.rmtree(findings / target.name)  # the previous campaign's findings of this reader
     if not workers:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     ctx = multiprocessing.get_context("fork")
