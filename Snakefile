@@ -20,10 +20,11 @@ include: "rules/common.smk"
 
 rule all:
     input:
-        lambda wildcards: RUN.targets(TARGETS),
+        lambda wildcards: RUN.targets(),
     default_target: True
 
 
 include: "rules/vzlusat1.smk"
 include: "rules/foxsi.smk"
 include: "rules/asi.smk"
+include: "rules/minxss.smk"

@@ -72,6 +72,6 @@ def run_family_step(family: str, step: str, inputs: dict, outputs: dict, wildcar
     from levelpipe.steps import Files, run_step
     fam = get_family(family)
     wildcards = dict(wildcards or {})
-    cfg = fam.step_config(step, family_settings(family, overrides), wildcards.get(fam.granule))
+    cfg = fam.step_config(step, family_settings(family, overrides).plain(), wildcards.get(fam.granule))
     run_step(family, step, Files(inputs), Files(outputs), cfg, wildcards, threads)
     return next(iter(outputs.values()))

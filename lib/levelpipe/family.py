@@ -37,7 +37,9 @@ from levelpipe.settings import Settings
 #: family name (the config key) -> module defining FAMILY
 REGISTRY: dict[str, str] = {
     "vzlusat1": "levelpipe.timepix.family",
+    "foxsi": "levelpipe.foxsi.family",
     "asi": "levelpipe.asi.family",
+    "minxss": "levelpipe.minxss.family",
 }
 
 
@@ -61,7 +63,8 @@ class Step:
     it, and into the product's provenance). tables: the variables tables it writes.
     threads: the threads the step uses (it is given exactly this many, fewer if the machine has
     fewer). mem_mb, mem_mb_per_input_mb: peak memory measured in ``make bench``/job benchmarks,
-    a fixed part and a part per MB of input.
+    a fixed part and a part per MB of the granule's raw files (known from the index at planning,
+    whatever level the step is: products grow with the raw data they come from).
     """
 
     rule: str
@@ -97,6 +100,9 @@ class Family:
     roles: ClassVar[Mapping[str, str]]
     required_roles: ClassVar[tuple[str, ...]] = ()
     steps: ClassVar[Mapping[str, Step]]
+    #: steps whose config depends on the granule (`step_config` narrows it); the others get
+    #: one params dict for all their jobs, which keeps planning cheap
+    per_granule_config: ClassVar[frozenset[str]] = frozenset()
     #: what the raw tree holds, for the error when it holds nothing of the family's layout
     layout: ClassVar[str]
 
@@ -107,10 +113,11 @@ class Family:
         """The family's default products (what `rule all` asks for), as paths from `result`."""
         raise NotImplementedError
 
-    def step_config(self, step: str, settings: Settings, granule: str | None) -> dict[str, Any]:
-        """The config a step's job gets (params and provenance): by default its sections; a
-        family narrows it per granule where a section has per-granule parts."""
-        return settings.section(*self.steps[step].sections)
+    def step_config(self, step: str, plain: Mapping[str, Any], granule: str | None) -> dict[str, Any]:
+        """The config a step's job gets (params and provenance) from the plain settings
+        (``Settings.plain()``): by default its sections; a family narrows it per granule where a
+        section has per-granule parts. Called once per job at planning: keep it cheap."""
+        return {s: plain[s] for s in self.steps[step].sections}
 
     @property
     def granule_pattern(self) -> str:
@@ -126,8 +133,9 @@ class Plan:
 
     def __init__(self, family: Family, settings: Settings | Callable[[], Settings], root: str | os.PathLike,
                  manifest: str | os.PathLike | None = None, code_digest: Callable[[Step], str] | None = None,
-                 workflow_dir: str | os.PathLike | None = None):
+                 workflow_dir: str | os.PathLike | None = None, active: bool = True):
         self.family = family
+        self.active = active  # in this run's missions: its settings are loaded when the rules parse
         self.workflow_dir = Path(workflow_dir) if workflow_dir is not None else None
         self._settings = settings
         self.root = Path(root)
@@ -182,18 +190,38 @@ class Plan:
             return {r: g.get(r) for r in roles}
         return inputs
 
-    def params(self, step: str) -> Callable:
-        """Params function: what the job needs besides its files, and what reruns it when changed
-        (the config it reads, the digest of the code it imports)."""
-        spec = self.family.steps[step]
+    def params(self, step: str) -> Callable | dict[str, Any]:
+        """The step's params: what the job needs besides its files, and what reruns it when
+        changed (the config it reads, the digest of the code it imports). A function of the
+        wildcards only for steps whose config depends on the granule."""
         wildcard = self.family.granule
 
         def params(wildcards) -> dict[str, Any]:
             granule = getattr(wildcards, wildcard, None)
             return {"family": self.family.name, "step": step,
-                    "config": self.family.step_config(step, self.settings, granule),
+                    "config": self.family.step_config(step, self.plain, granule),
                     "code": self.code(step)}
-        return params
+        if step in self.family.per_granule_config or not self.active:
+            return params
+        return params(None)
+
+    @cached_property
+    def plain(self) -> dict[str, Any]:
+        """The settings as plain data, dumped once per run (params are built from it per job)."""
+        return self.settings.plain()
+
+    def raw_mb(self, granule: str) -> float:
+        """Size of a granule's raw files in MB (stat once per granule)."""
+        cache = self.__dict__.setdefault("_raw_mb", {})
+        if granule not in cache:
+            total = 0
+            for p in set(self.index[granule].all_files()):  # a file listed under several roles counts once
+                try:
+                    total += os.stat(p).st_size
+                except OSError:
+                    pass
+            cache[granule] = total / 1e6
+        return cache[granule]
 
     def code(self, step: str) -> str:
         return self._code_digest(self.family.steps[step]) if self._code_digest else ""
@@ -201,10 +229,15 @@ class Plan:
     def threads(self, step: str) -> int:
         return self.family.steps[step].threads
 
-    def mem_mb(self, step: str) -> Callable:
+    def mem_mb(self, step: str) -> Callable | int:
         spec = self.family.steps[step]
+        wildcard = self.family.granule
+        if not spec.mem_mb_per_input_mb:
+            return spec.mem_mb
 
-        def mem_mb(wildcards, input) -> int:
-            size_mb = getattr(input, "size_mb", 0.0) if spec.mem_mb_per_input_mb else 0.0
+        def mem_mb(wildcards) -> int:
+            granule = getattr(wildcards, wildcard, None)
+            size_mb = self.raw_mb(granule) if spec.mem_mb_per_input_mb and granule else 0.0
             return int(math.ceil(spec.mem_mb + spec.mem_mb_per_input_mb * size_mb))
         return mem_mb
+

@@ -19,14 +19,10 @@ from levelpipe.provenance import code_digest
 from levelpipe.settings import Settings, load_settings, validate
 
 
-#: Families whose rules are not on the skeleton yet (their rules file loads its own config).
-LEGACY_FAMILIES = ("foxsi",)
-
-
 @lru_cache(maxsize=1)
 def run_config_model() -> type[Settings]:
     """The model of config/config.yaml, from the registry (one source for the family names)."""
-    name = Literal[tuple(REGISTRY) + LEGACY_FAMILIES]  # type: ignore[valid-type]
+    name = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]
 
     def unique(cls, missions):
         if len(set(missions)) != len(missions):
@@ -93,43 +89,13 @@ class Run:
             fam = get_family(name)
             manifest = self.config.manifests.get(name)
             out[name] = Plan(fam, lambda name=name: self.settings(name), self.config.inputs.get(name, ""),
-                             manifest=manifest, workflow_dir=self.workflow_dir,
+                             manifest=manifest, workflow_dir=self.workflow_dir, active=name in self.missions,
                              code_digest=lambda step, pkg=fam.package: step_code_digest(step, pkg))
         return out
 
-    def targets(self, legacy: dict[str, list[str]] | None = None) -> list[str]:
-        """Default products of every active family (`rule all`); `legacy` lists those of families
-        whose rules file is not on the skeleton yet."""
-        out: list[str] = []
-        for m in self.missions:
-            out += self.plans[m].family.targets(self.plans[m], self.result) if m in self.plans else legacy[m]
-        return out
-
-    def mission_config(self, mission: str, schema: str | os.PathLike) -> dict[str, Any]:
-        """A legacy family's YAML, merged with overrides and checked against its JSON schema."""
-        import jsonschema
-        from levelpipe.errors import ConfigError
-        from levelpipe.settings import deep_merge, read_yaml
-        path = self.workflow_path(self.config.mission_config.get(mission, f"config/{mission}.yaml"))
-        section = deep_merge(read_yaml(path) or {}, self.config.overrides.get(mission))
-        try:
-            jsonschema.validate(section, read_yaml(schema))
-        except jsonschema.ValidationError as err:
-            raise ConfigError(err.message, path, "/".join(map(str, err.absolute_path)) or None) from None
-        return section
-
-    def require_granules(self, mission: str, granules, what: str):
-        from levelpipe.errors import ConfigError
-        if not granules:
-            raise ConfigError(f"{self.input_dir(mission)}: no {what} found", where=f"config inputs.{mission}")
-        return granules
-
-    def input_dir(self, mission: str) -> Path:
-        from levelpipe.errors import ConfigError
-        path = Path(self.config.inputs[mission])
-        if not path.is_dir():
-            raise ConfigError(f"{path}: not a directory", where=f"config inputs.{mission}")
-        return path
+    def targets(self) -> list[str]:
+        """Default products of every active family (what `rule all` asks for)."""
+        return [t for m in self.missions for t in self.plans[m].family.targets(self.plans[m], self.result)]
 
     def result(self, family: str, *parts: str) -> str:
         return str(Path(self.config.results, family, *parts))

@@ -1,199 +1,280 @@
-"""Level 1 / level 2 against the simulated truth, and the decisions the levels make."""
+"""Levels 0-2 against the IDL algorithms of the notes (§2), written out in foxsi_testlib as plain
+loops, on simulated events: hits and positions exactly, livetime exactly, energies within 0.1 keV."""
 from __future__ import annotations
 
-import astropy.units as u
 import numpy as np
 import pytest
 
-from levelpipe.foxsi import calibration, decode, flight as fl, l0, l1, l2, simulator
-from foxsi_testlib import (CAL, as_bytes, flight1, flight2, foxsi_config, l1_settings, l2_settings,  # noqa: F401
-                           scenario, sim2)
+from foxsi_testlib import (ANCILLARY, CAL, idl_energy, idl_hit, idl_livetime, idl_payload, idl_pixel, settings,
+                           settings_with)
+from levelpipe.foxsi import ancillary
+from levelpipe.foxsi.calibration import read_peaks
+from levelpipe.foxsi.decode import decode_bytes
+from levelpipe.foxsi.flights import FileFlight
+from levelpipe.foxsi.l0 import level0_from
+from levelpipe.foxsi.l1 import level1
+from levelpipe.foxsi.l2 import level2
+from levelpipe.testing import foxsi_simulator as S
+
+SERIALS2 = {0: 108, 1: 101, 4: 104, 5: 105, 6: 102}
 
 
-def _chain(sim, flight, l1cfg, l2cfg):
-    dec = decode.decode_bytes(as_bytes(sim), sim.file_type)
-    dets, hk = l0.level0(dec, flight)
-    ev1 = l1.level1_events(dets, flight, l1cfg)
-    gains = calibration.load_gains(flight.gain_files, CAL)
-    return ev1, l2.level2_events(ev1, flight, gains, l2cfg), gains, hk
-
-
-def _truth(sim):
-    t = sim.events
-    order = np.lexsort((t["det"], t["frame_counter"]))
-    return {k: v[order] for k, v in t.items()}
+def _run(key, scenario, s=None):
+    s = s or settings()
+    sim = S.simulate(scenario)
+    tel = decode_bytes(sim.data, scenario["kind"])
+    fl = s.flights[key]
+    l0 = level0_from(tel, FileFlight(key, fl, None), None, s.decode, s.l0)
+    tracking = ANCILLARY / fl.tracking_file if fl.tracking_file else None
+    l1 = level1([l0[f"d{d}"] for d in range(7)], l0["hk"], flight=fl, l1=s.l1, housekeeping=s.housekeeping,
+                ancillary=s.ancillary, tracking=tracking)
+    peaks = {d: CAL / det.peaks_file if det.peaks_file else None for d, det in enumerate(fl.detectors)}
+    liss = (ANCILLARY / fl.liss_pitch_file, ANCILLARY / fl.liss_yaw_file) if fl.liss_pitch_file else (None, None)
+    l2 = level2(l1["events"], flight=fl, l0=s.l0, l2=s.l2, peaks=peaks, liss_pitch=liss[0], liss_yaw=liss[1])
+    return sim, l0, l1, l2
 
 
 @pytest.fixture(scope="module")
-def chain2(sim2, flight2, l1_settings, l2_settings):
-    return _chain(sim2, flight2, l1_settings, l2_settings)
+def flight2():
+    sc = S.default_scenario()
+    sc.update(n_frames=2500, seed=99, peaks=[CAL / "peaks_det108.sav", CAL / "peaks_det101.sav", None, None,
+                                            CAL / "peaks_det104.sav", CAL / "peaks_det105.sav", CAL / "peaks_det102.sav"])
+    return _run("foxsi2", sc)
 
 
-def test_positions_within_strip_quantisation(chain2, sim2, flight2):
-    ev1, ev2, _, _ = chain2
-    t = _truth(sim2)
-    np.testing.assert_array_equal(ev2["frame_counter"].values, t["frame_counter"])
-    np.testing.assert_array_equal(ev2["hit_strip_p"].values, t["strip_p"])
-    np.testing.assert_array_equal(ev2["hit_strip_n"].values, t["strip_n"])
-    half = flight2.strip_pitch / 2
-    assert np.abs(ev1["det_x"].values * u.um - t["det_x"]).max() <= half + 1e-9 * u.um
-    assert np.abs(ev1["det_y"].values * u.um - t["det_y"]).max() <= half + 1e-9 * u.um
-    # Heliocentric: a strip cell is a square of side pitch -> at most pitch/sqrt(2) from its centre,
-    # plus the SPARCS count rounding (half a count on each axis).
-    cell = flight2.strip_pitch / np.sqrt(2) / fl.plate_scale(flight2)
-    d = np.hypot(ev2["hit_xy_solar_x"].values * u.arcsec - t["helio_x"],
-                 ev2["hit_xy_solar_y"].values * u.arcsec - t["helio_y"])
-    assert d.max() <= cell + flight2.sparcs_scale
+@pytest.fixture(scope="module")
+def flight1():
+    sc = S.default_scenario()
+    sc.update(kind="gse", n_frames=1500, seed=98, materials=["Si"] * 7, xy_offset_arcsec=[0.0, 0.0],
+              peaks=[CAL / f"peaks_det{d}.sav" for d in (108, 109, 102, 103, 104, 105, 106)])
+    return _run("foxsi1", sc)
 
 
-def test_energies_within_gain_quantisation(chain2, sim2):
-    _, ev2, gains, _ = chain2
-    t = _truth(sim2)
-    ok = ev2["l2_flag"].values == 0
-    assert ok.sum() > 4000
-    det = ev2["det_num"].values[ok].astype(int)
-    asic = ev2["hit_asic_p"].values[ok].astype(int)
-    ch = ev2["hit_channel_p"].values[ok].astype(int)
-    adc = ev2["hit_adc_p"].values[ok]
-    # Half an ADC count (the rounding to integer ADC) through the local gain bounds the error.
-    bound = np.empty(adc.size)
-    for d in np.unique(det):
-        s = det == d
-        g = gains[d]
-        e0 = g.energy_of(asic[s], ch[s], adc[s]).to_value(u.keV)
-        bound[s] = np.maximum(np.abs(g.energy_of(asic[s], ch[s], adc[s] + 0.5).to_value(u.keV) - e0),
-                              np.abs(e0 - g.energy_of(asic[s], ch[s], adc[s] - 0.5).to_value(u.keV)))
-    err = np.abs(ev2["hit_energy"].values[ok] - t["energy"][ok].to_value(u.keV))
-    assert np.all(err <= bound + 1e-9)
-    assert np.median(err) < 0.05
+def _l0_events(l0):
+    out = []
+    for d in range(7):
+        ds = l0[f"d{d}"]
+        for i in range(ds.sizes["event"]):
+            out.append((d, ds, i))
+    return out
 
 
-def test_nan_gain_strips_and_cdte_flagged_not_guessed(chain2):
-    _, ev2, gains, _ = chain2
-    flag = ev2["l2_flag"].values
-    e = ev2["hit_energy_p"].values
-    nan_strip = (flag & l2.L2_BITS["p_side_no_gain"]) > 0
-    assert nan_strip.sum() > 0 and np.isnan(e[nan_strip]).all()
-    asic, ch, det = (ev2[v].values[nan_strip].astype(int) for v in ("hit_asic_p", "hit_channel_p", "det_num"))
-    assert not any(gains[d].valid[a, c] for d, a, c in zip(det, asic, ch))
-    cdte = np.isin(ev2["det_num"].values, [2, 3])  # FOXSI-2 D2, D3 have no peaks file
-    assert cdte.sum() > 0
-    assert ((flag[cdte] & l2.L2_BITS["no_gain_file"]) > 0).all() and np.isnan(e[cdte]).all()
+def test_level0_hits_follow_the_idl_rule(flight2):
+    _, l0, _, _ = flight2
+    ties = shared = 0
+    for d, ds, i in _l0_events(l0):
+        adcs, chans = ds["strip_data"].values[i].tolist(), ds["strip_channel"].values[i].tolist()
+        want = idl_hit(adcs, chans)
+        assert ds["hit_asic"].values[i].tolist() == [w[0] for w in want]
+        assert ds["hit_strip"].values[i].tolist() == [w[1] for w in want]
+        assert ds["hit_adc"].values[i].tolist() == [w[2] for w in want]
+        ties += any(max(adcs[a]) == max(adcs[a ^ 1]) > 0 for a in (0, 2))
+        shared += any(w[0] >= 0 and max(adcs[w[0]]) != adcs[w[0]][1] for w in want)
+    assert ties > 20 and shared > 20  # the tie rule and "strip of word B, ADC of the maximum" are exercised
 
 
-def test_calibration_lines_back_within_half_kev(flight1, l1_settings, l2_settings):
-    """13.93, 17.61, 26.34 and 59.54 keV lines on detectors whose peaks files cover each line."""
-    flight = flight1.replace(gain_files={**flight1.gain_files, "D2": "peaks_det102_20171031.sav",
-                                         "D5": "peaks_det105_20171031.sav"})
-    lines = [13.93, 17.61, 26.34, 59.54]
-    sc = scenario(file_type="gse", duration=20.0 * u.s, rate_per_detector=90.0 * u.Hz, sources=[],
-                  background_weight=1.0,
-                  spectrum={"lines": lines * u.keV, "line_weight": 1.0, "continuum_kt": 1.0 * u.keV,
-                            "continuum_min": 4.0 * u.keV, "continuum_max": 5.0 * u.keV},
-                  hv={"ramp_start": 0.0 * u.s, "ramp_duration": 1.0 * u.s, "bias": 200.0 * u.V,
-                      "per_count": 0.125 * u.V, "depleted_below": 0.0 * u.V})
-    sim = simulator.simulate(flight, sc, CAL)
-    _, ev2, gains, _ = _chain(sim, flight, l1_settings, l2_settings)
-    e = ev2["hit_energy"].values
-    det = ev2["det_num"].values
-    checked = 0
-    for d, gain in gains.items():
-        covered = [c.to_value(u.keV) for c in gain.lines]  # energies measured on every valid strip, per ASIC
-        for line in lines:
-            if not all(np.any(np.isclose(c, line, atol=0.05)) for c in covered[2:]):
-                continue  # this detector's p-side peaks do not include the line
-            sel = (det == d) & (np.abs(e - line) < 2.0)
-            assert sel.sum() > 50
-            assert abs(np.median(e[sel]) - line) < 0.5
-            checked += 1
-    assert checked >= 10  # 13.9/17.6/59.5 on every Si detector, 26.3 on the 2017 files
+def test_level1_positions_match_idl_exactly(flight2):
+    _, _, l1, _ = flight2
+    ev = l1["events"]
+    fl = settings().flights["foxsi2"]
+    for i in range(ev.sizes["event"]):
+        d = int(ev["det_num"].values[i])
+        mat = fl.detectors[d].material
+        xy = {"x": -1, "y": -1}
+        for s, side in enumerate("np"):
+            a, ch = int(ev["hit_asic"].values[i, s]), int(ev["hit_strip"].values[i, s])
+            if a >= 0:
+                axis, pix = idl_pixel(mat, side, a, ch)
+                xy[axis] = pix
+        assert ev["hit_xy_det"].values[i].tolist() == [xy["x"], xy["y"]]
+        if xy["x"] >= 0 and xy["y"] >= 0:
+            px, py = idl_payload(mat, float(fl.rotation_deg.value[d]), xy["x"], xy["y"])
+            assert ev["hit_xy_pay"].values[i].tolist() == pytest.approx([px, py], abs=1e-9)
 
 
-def test_readout_channels_decision():
-    mask = np.zeros((1, 4, 4), np.uint16)
-    mask[0, 0, 0] = 0b1110  # channels 1, 2, 3
-    mask[0, 1, 3] = 0x8000  # channel 63
-    mask[0, 2, 1] = 0x0001  # channel 16
-    mask[0, 3, :] = 0x0011  # channels 0, 4, 16, 20, ... (8 bits: too many)
-    ch, n = l1.readout_channels(mask)
-    assert ch[0, 0].tolist() == [1, 2, 3]
-    assert ch[0, 1].tolist() == [63, -1, -1]
-    assert ch[0, 2].tolist() == [16, -1, -1]
-    assert n[0].tolist() == [3, 1, 1, 8]
+def test_level1_pixels_are_the_simulated_photon_pixels(flight2):
+    """Where the IDL hit is the simulated strip (no tie won by the other ASIC, no empty side),
+    the pixel is the simulated one: the simulator's inverse mapping and L1's agree."""
+    sim, _, l1, _ = flight2
+    ev = l1["events"]
+    t = sim.events
+    key = {(int(f), int(d)): k for k, (f, d) in enumerate(zip(t["frame"], t["det"]))}
+    frame_of_counter = {int(c): i for i, c in enumerate(sim.counter)}
+    n = 0
+    for i in range(ev.sizes["event"]):
+        k = key[(frame_of_counter[int(ev["frame_counter"].values[i])], int(ev["det_num"].values[i]))]
+        if ev["hit_asic"].values[i].tolist() == [t["n_asic"][k], t["p_asic"][k]] and \
+                ev["hit_strip"].values[i].tolist() == [t["n_chan"][k], t["p_chan"][k]]:
+            assert ev["hit_xy_det"].values[i].tolist() == [t["x"][k], t["y"][k]]
+            n += 1
+    assert n > 0.8 * ev.sizes["event"]
 
 
-def test_hit_associated_unrelated_and_error_bits():
-    """p side: hit on ASIC 3 ch 10 with neighbours, noise on ASIC 2 (unrelated). n side: nothing."""
-    mask = np.zeros((1, 4, 4), np.uint16)
-    strip = np.zeros((1, 4, 3), np.uint16)
-    cm = np.zeros((1, 4), np.uint16)
-    mask[0, 3, 0] = 0b11100000000  # channels 8, 9, 10
-    strip[0, 3] = [53, 55, 400]
-    cm[0, 3] = 50
-    mask[0, 2, 2] = 0b111  # channels 32, 33, 34
-    strip[0, 2] = [60, 58, 61]
-    cm[0, 2] = 57
-    h = l1.hits(mask, strip, cm, threshold=20)
-    assert h["hit_strip_p"][0] == 64 + 10 and h["hit_adc_p"][0] == 350
-    assert h["assoc_strip_p"][0].tolist() == [64 + 8, 64 + 9]
-    assert h["assoc_adc_p"][0].tolist() == [3, 5]
-    assert h["unrel_strip_p"][0].tolist() == [32, 33, 34]
-    assert h["unrel_adc_p"][0].tolist() == [3, 1, 4]
-    assert h["hit_strip_n"][0] == -1
-    assert h["error_flag"][0] == l1.ERROR_BITS["no_n_side_hit"]
-    strip[0, 3] = [53, 300, 1023]
-    strip[0, 2] = [60, 200, 61]
-    h = l1.hits(mask, strip, cm, threshold=20)
-    bits = l1.ERROR_BITS
-    assert h["error_flag"][0] == (bits["no_n_side_hit"] | bits["p_side_both_asics"] | bits["adc_saturated"]
-                                  | bits["charge_shared"])
-    strip[0, 1, 0] = 5  # ADC in a slot with no mask bit
-    assert l1.hits(mask, strip, cm, threshold=20)["error_flag"][0] & bits["readout_inconsistent"]
-    assert len(bits) == 7
+def test_livetime_is_the_idl_formula_exactly(flight2, flight1):
+    for _, _, l1, _ in (flight2, flight1):
+        ev = l1["events"]
+        wrapped = 0
+        for i in range(ev.sizes["event"]):
+            idl = idl_livetime(int(ev["trigger_time"].values[i]), int(ev["frame_time"].values[i]),
+                               int(ev["det_num"].values[i]))
+            got = float(ev["livetime"].values[i])
+            if idl >= 2 ** 16 * 0.1:  # IDL's one-way wrap (§4): levelpipe subtracts it too
+                assert got == idl - 2 ** 16 * 0.1
+                wrapped += 1
+            else:
+                assert got == idl
+        assert wrapped > 0
 
 
-def test_livetime_hv_altitude_inflight(chain2, flight2, foxsi_config, l1_settings, sim2):
-    ev1, _, _, hk0 = chain2
-    c = foxsi_config["l1"]
-    # Decision pinned: livetime = ticks x tick; fraction relative to the frame period.
-    dead = simulator.default_scenario()["livetime_dead_ticks_per_event"]
-    tick = l1_settings.livetime_tick
-    expect = ((flight2.frame_period / tick).to_value(u.one) - dead) * tick
-    np.testing.assert_allclose(ev1["livetime"].values * u.s, expect)
-    np.testing.assert_allclose(ev1["livetime_fraction"].values, (expect / flight2.frame_period).to_value(u.one))
-    assert np.all(ev1["hv"].values >= 195.0) and np.all(ev1["hv_nominal"].values == 1)
-    t = flight2.time_since_launch(ev1["time"].values)
-    np.testing.assert_allclose(ev1["altitude"].values, np.interp(t.to_value(u.s), flight2.altitude_time.to_value(u.s),
-                                                                 flight2.altitude.to_value(u.km)))
-    assert np.all(ev1["inflight"].values == 1)
-    assert fl.inflight(flight2, [-1.0, 0.0, 900.0, 900.5] * u.s).tolist() == [False, True, True, False]
-    assert fl.inflight(flight2, [0.0, 15.0, 15.1] * u.min).tolist() == [True, True, False]  # converted to s
-    assert np.isnan(fl.altitude(flight2, [-5.0, 1e4] * u.s)).all()  # never extrapolated
-    hk1 = l1.level1_housekeeping(hk0, flight2, l1_settings)
-    hv = hk1["hv"].values
-    assert hv[0] == 0.0 and hv[-1] == 200.0 and np.all(np.diff(hv) >= 0)  # the ramp
-    for k, ch in enumerate(c["housekeeping"]):
-        v = hk1[ch["name"]].values
-        at = hk0["hk_channel"].values == k
-        assert np.isnan(v[~at]).all()
-        np.testing.assert_allclose(v[at], hk0["hk_value"].values[at] * ch["scale"] + ch["offset"])
-        assert hk1[ch["name"]].attrs["units"] in ("V", "degC")
+def _idl_error_bits(ev, i, fl):
+    """§2b.8, one event."""
+    bits = 0
+    d = int(ev["det_num"].values[i])
+    asic, cm, adc = ev["hit_asic"].values[i], ev["hit_cm"].values[i], ev["hit_adc"].values[i]
+    if int(ev["l0_error_flag"].values[i]):
+        bits |= 1
+    if (asic == -1).any():
+        bits |= 2
+    if asic[1] >= 0 and cm[1] == 0:
+        bits |= 4
+    hv = int(float(ev["hv"].values[i]))  # IDL: ishft(HV, -4) / 8 in integers
+    t_launch = 69060.0 if "wsmr_time" in ev else None
+    if hv != 200 or (t_launch is not None and float(ev["wsmr_time"].values[i]) < t_launch + 90):
+        bits |= 8
+    if any(asic[k] >= 0 and cm[k] > adc[k] for k in range(2)):
+        bits |= 16
+    if fl.detectors[d].material == "Si":
+        xy = ev["hit_xy_det"].values[i]
+        if any(v >= 0 and (v < 3 or v > 124) for v in xy):
+            bits |= 32
+    lt = float(ev["livetime"].values[i])
+    if not (1 <= lt <= 2000):
+        bits |= 64
+    return bits
 
 
-def test_rotation_and_pointing_decisions(flight2):
-    det = np.arange(7)
-    x, y = np.full(7, 750.0) * u.um, np.full(7, -300.0) * u.um
-    px, py = fl.detector_to_payload(flight2, det, x, y)
-    assert px.unit == u.arcsec and py.unit == u.arcsec
-    bx, by = fl.payload_to_detector(flight2, det, px, py)
-    np.testing.assert_allclose(bx, x)
-    np.testing.assert_allclose(by, y)
-    # D5 of FOXSI-2 is rotated by +90 deg: detector +x is payload +y.
-    px, py = fl.detector_to_payload(flight2, np.array([5]), [1.0] * u.mm, [0.0] * u.mm)
-    np.testing.assert_allclose(px, [0.0] * u.arcsec, atol=1e-9 * u.arcsec)
-    np.testing.assert_allclose(py, 1000.0 * u.um / fl.plate_scale(flight2))
-    cx, cy = fl.pointing(flight2, [10.0, 200.0, 5000.0] * u.s, np.array([10, 0, 0]), np.array([-20, 0, 0]))
-    ox, oy = flight2.pointing_offset.to_value(u.arcsec)
-    assert cx.unit == u.arcsec
-    assert cx[0].value == -850.0 - 2.0 + ox and cy[0].value == 150.0 + 1.0 + oy
-    assert cx[1].value == 0.0 + ox and np.isnan(cx[2])
+def test_error_bits_are_the_seven_idl_bits(flight2):
+    _, _, l1, _ = flight2
+    ev = l1["events"]
+    fl = settings().flights["foxsi2"]
+    seen = 0
+    for i in range(ev.sizes["event"]):
+        want = _idl_error_bits(ev, i, fl)
+        assert int(ev["error_flag"].values[i]) == want, i
+        seen |= want
+    assert seen == 0b1110111  # every bit but 3 (HV is 200 V after the ramp, and 150 s > 90 s)
+
+
+def test_from_foxsi2_on_only_nominal_hv_events_are_kept(flight2, flight1):
+    for (_, l0, l1, _), key in ((flight2, "foxsi2"), (flight1, "foxsi1")):
+        total = sum(l0[f"d{d}"].sizes["event"] for d in range(7))
+        at_200 = sum(int(((l0[f"d{d}"]["hv_raw"].values >> 4) // 8 == 200).sum()) for d in range(7))
+        assert at_200 < total  # the simulated HV ramp has events below 200 V
+        n1 = l1["events"].sizes["event"]
+        assert n1 == (at_200 if settings().flights[key].keep_only_nominal_hv else total)
+
+
+def test_energies_within_0_1_kev_of_the_idl_method(flight2):
+    _, _, l1, l2 = flight2
+    ev = l2
+    rng = np.random.default_rng(0)
+    peaks = {d: read_peaks(CAL / f"peaks_det{n}.sav") for d, n in SERIALS2.items()}
+    idx = rng.choice(ev.sizes["event"], 400, replace=False)
+    compared = 0
+    for i in idx:
+        d = int(ev["det_num"].values[i])
+        for s in range(2):
+            asic, strip = int(ev["hit_asic"].values[i, s]), int(ev["hit_strip"].values[i, s])
+            got = float(ev["hit_energy"].values[i, s])
+            if d not in peaks:  # CdTe: no peaks file, no energy
+                assert np.isnan(got)
+                continue
+            if asic < 0 or int(ev["hit_cm"].values[i, s]) > 1023:
+                assert np.isnan(got)
+                continue
+            want = idl_energy(*peaks[d], asic, strip, float(ev["hit_adc"].values[i, s] - ev["hit_cm"].values[i, s]))
+            if np.isnan(want):
+                assert np.isnan(got)
+            else:
+                assert abs(got - want) < 0.1
+                compared += 1
+        s = 1
+        if d in peaks and int(ev["hit_asic"].values[i, s]) >= 0 and int(ev["hit_cm"].values[i, s]) <= 1023:
+            for r in range(3):
+                want = idl_energy(*peaks[d], int(ev["hit_asic"].values[i, s]), int(ev["assoc_channel"].values[i, s, r]),
+                                  float(ev["assoc_adc"].values[i, s, r] - ev["hit_cm"].values[i, s]))
+                got = float(ev["assoc_energy"].values[i, s, r])
+                assert (np.isnan(got) and np.isnan(want)) or abs(got - want) < 0.1
+    assert compared > 400
+
+
+def test_energies_recover_the_simulated_photons(flight2):
+    sim, _, _, l2 = flight2
+    e = l2["energy"].values
+    ok = (l2["error_flag"].values == 0) & np.isfinite(e)
+    for line in (13.93, 17.61, 59.54):
+        near = ok & (np.abs(e - line) < 1.0)
+        assert near.sum() > 30 and abs(np.median(e[near]) - line) < 0.1
+
+
+def test_common_mode_dither_difference_is_measured(flight2):
+    """Decision pinned: no dither by default. With the IDL dither (seeded) energies move by up to
+    half an ADC count's worth: median 0.03 keV, 99 % below 0.09 keV; up to 0.4 keV on the strips
+    whose fitted gain is small and negative (peaks_det108 ASIC 0)."""
+    _, _, l1, l2 = flight2
+    assert l2.attrs["common_mode_dither"] == "none"
+    s = settings_with(l2={"common_mode_dither": "seeded"})
+    fl = s.flights["foxsi2"]
+    peaks = {d: CAL / det.peaks_file if det.peaks_file else None for d, det in enumerate(fl.detectors)}
+    seeded = level2(l1["events"], flight=fl, l0=s.l0, l2=s.l2, peaks=peaks)
+    again = level2(l1["events"], flight=fl, l0=s.l0, l2=s.l2, peaks=peaks)
+    diff = np.abs(seeded["hit_energy"].values - l2["hit_energy"].values)
+    diff = diff[np.isfinite(diff)]
+    print(f"dither |dE|: median {np.median(diff):.4f} keV, 99 % {np.percentile(diff, 99):.4f}, max {diff.max():.4f}")
+    assert 0.01 < np.median(diff) < 0.05 and np.percentile(diff, 99) < 0.1 and diff.max() < 0.5
+    np.testing.assert_array_equal(seeded["hit_energy"].values, again["hit_energy"].values)  # seeded: repeatable
+
+
+def test_heliocentric_positions_follow_the_idl_signs(flight2):
+    sim, _, _, l2 = flight2
+    pitch = ancillary.read_liss(ANCILLARY / "foxsi2_LISS_pitch_STANDIN.txt")
+    yaw = ancillary.read_liss(ANCILLARY / "foxsi2_LISS_yaw_STANDIN.txt")
+    t = l2["wsmr_time"].values - 69060.0
+    for i in range(0, l2.sizes["event"], 37):
+        j = int(np.argmin(np.abs(pitch.t - t[i])))  # nearest sample
+        px, py = l2["hit_xy_pay"].values[i]
+        want = [px + pitch.values[j] + 360.0, py - yaw.values[j] - 180.0]
+        np.testing.assert_allclose(l2["hit_xy_solar"].values[i], want, atol=1e-9)
+    # and the simulated photons come back within a pixel of where they were on the sky
+    tr = sim.events
+    frame_of_counter = {int(c): i for i, c in enumerate(sim.counter)}
+    key = {(int(f), int(d)): k for k, (f, d) in enumerate(zip(tr["frame"], tr["det"]))}
+    good = np.flatnonzero(np.isfinite(l2["hit_xy_solar"].values).all(axis=1))
+    off = []
+    for i in good:
+        k = key[(frame_of_counter[int(l2["frame_counter"].values[i])], int(l2["det_num"].values[i]))]
+        if tr["on_detector"][k] and l2["hit_xy_det"].values[i].tolist() == [tr["x"][k], tr["y"][k]]:
+            off.append(np.hypot(*(l2["hit_xy_solar"].values[i] - [tr["helio_x"][k], tr["helio_y"][k]])))
+    assert len(off) > 100 and max(off) < 7.74 * 0.71 + 0.02  # half a pixel diagonal
+
+
+def test_detector_temperature_and_altitude(flight2):
+    _, l0, l1, _ = flight2
+    ev, hk = l1["events"], l1["hk"]
+    d1 = ev["det_num"].values == 1
+    assert np.isfinite(ev["temperature"].values[d1]).all()
+    assert np.isnan(ev["temperature"].values[ev["det_num"].values == 0]).all()  # D0 has no thermistor
+    np.testing.assert_allclose(hk["detector_temperature"].values[:, 1], hk["therm7"].values)
+    # altitude interpolated on the time after launch from the stand-in tracking file
+    tr = ancillary.read_tracking(ANCILLARY / "foxsi2_altitude_STANDIN.txt", 1, 9)
+    want = np.interp(ev["wsmr_time"].values - 69060.0, tr.t, tr.values)
+    np.testing.assert_allclose(ev["altitude"].values, want)
+
+
+def test_cdte_and_over_range_common_modes_have_no_energy(flight2):
+    _, _, _, l2 = flight2
+    cdte = np.isin(l2["det_num"].values, [2, 3])
+    assert np.isnan(l2["hit_energy"].values[cdte]).all() and (l2["l2_flag"].values[cdte] & 1).all()
+    over = (l2["hit_cm"].values > 1023) & (l2["hit_asic"].values >= 0)
+    assert over.any() and np.isnan(l2["hit_energy"].values[over]).all()
+    assert (l2["l2_flag"].values[over.any(axis=1)] & 4).all()

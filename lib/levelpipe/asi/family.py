@@ -55,6 +55,7 @@ class AsiFamily(Family):
         "rayleighs": "the Rayleighs-per-DN/s file chosen for the granule's detector",
     }
     required_roles = ("raw",)
+    per_granule_config = frozenset({"l1", "l2"})
     granule_pattern = _GRANULE.pattern.strip("^$")
     steps = {
         "l1": Step(rule="calibrate_asi_l1", function="levelpipe.asi.l1:write_l1", level="L1",
@@ -142,17 +143,18 @@ class AsiFamily(Family):
             *[result(self.name, "mosaic", f"{m}.{e}") for m in plan.derived(mosaics) for e in ("nc", "png")],
         ]
 
-    def step_config(self, step: str, settings: AsiSettings, granule: str | None) -> dict[str, Any]:
+    def step_config(self, step: str, plain, granule: str | None) -> dict[str, Any]:
         """Per-granule config: a site-hour's L1 gets only its instrument's constants and its L2
         only its instrument's altitude, so changing REGO's settings reruns no THEMIS job."""
-        cfg = super().step_config(step, settings, granule)
+        cfg = super().step_config(step, plain, granule)
         if granule is None or step not in ("l1", "l2"):
             return cfg
-        instrument = granule_parts(granule)[0]
+        instrument = next(i for i in INSTRUMENTS if granule.startswith(i + "_"))
         if step == "l1":
             cfg["instruments"] = {k: v for k, v in cfg["instruments"].items() if k == instrument}
         else:
-            cfg["l2"]["altitude_km"] = {k: v for k, v in cfg["l2"]["altitude_km"].items() if k == instrument}
+            cfg["l2"] = {**cfg["l2"], "altitude_km": {k: v for k, v in cfg["l2"]["altitude_km"].items()
+                                                      if k == instrument}}
         return cfg
 
 
