@@ -285,8 +285,8 @@ def test_small_fixed_seed_campaign_over_every_reader_finds_nothing(tmp_path):
     found, problems = fuzz.discover()
     assert not problems
     assert {"netcdf_product", "config_yaml"} <= set(found)
-    # at most 2 s per reader: the whole file stays within a minute with every family's readers
-    campaign = fuzz.run_campaign(found, inputs=100, seconds=2, campaign_seed=20240601, timeout=10,
+    # at most 1.5 s per reader: the whole file stays within a minute with every family's readers
+    campaign = fuzz.run_campaign(found, inputs=80, seconds=1.5, campaign_seed=20240601, timeout=10,
                                  findings=tmp_path / "findings", report=None)
     bad = [fuzz.format_row(r) + "".join(f"\n   {o} {s}: {m}" for (o, s), (_, _, m) in r.signatures.items())
            for r in campaign.results if r.failed(1024)]
