@@ -124,7 +124,9 @@ def _start(workdir: Path) -> subprocess.Popen:
 
 
 def _finish(workdir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(_make_run_cmd(workdir), capture_output=True, text=True, env=ENV, timeout=900)
+    done = subprocess.run(_make_run_cmd(workdir), capture_output=True, text=True, env=ENV, timeout=900)
+    print("".join(f"{line}\n" for line in done.stdout.splitlines() if line.startswith("make run:")))
+    return done
 
 
 def _hidden(results: Path) -> list[str]:
