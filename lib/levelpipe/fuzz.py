@@ -540,10 +540,10 @@ def fuzz_target(target: Target, *, inputs: int, seconds: float = 0, campaign_see
 
     def retire(k: int, w: _Worker, lost: str | None) -> None:
         """Replace worker k; the input it was running gets outcome `lost` (hang or crash)."""
+        w.kill()
         started = w.started.value
         running = max(w.batch[0], w.current.value) if started else w.batch[0]
         dt = time.monotonic() - started if started else 0.0
-        w.kill()
         i, stop = running, w.batch[1]
         if lost == HANG and i < stop and i not in retried:
             # once more in a fresh worker before it counts: on a loaded machine a process can
@@ -613,8 +613,10 @@ def fuzz_target(target: Target, *, inputs: int, seconds: float = 0, campaign_see
                 if not w.proc.is_alive():
                     drain(w)
                     retire(k, w, CRASH if w.started.value else None)
-                elif w.started.value and now - w.started.value > timeout:
-                    retire(k, w, HANG)
+                else:
+                    started = w.started.value  # read once: the worker clears it when done
+                    if started and now - started > timeout:
+                        retire(k, w, HANG)
     finally:
         for w in pool:
             with contextlib.suppress(Exception):
