@@ -9,10 +9,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench fuzz report lint clean system-deps
 
+# panoptes-aggregation is installed without its pins, which would downgrade numpy, pandas and
+# astropy (its other requirements are the `jets` extra in pyproject.toml).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[workflow,test]'
+	$(BIN)/python -m pip install --quiet -e '.[workflow,jets,test]'
+	$(BIN)/python -m pip install --quiet --no-deps 'panoptes-aggregation==5.3.1'
 	touch $(STAMP)
 
 # Headless Chromium for the image-browser test (Debian package; optional, the test skips without it).

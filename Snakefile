@@ -27,4 +27,5 @@ rule all:
 include: "rules/vzlusat1.smk"
 include: "rules/foxsi.smk"
 include: "rules/asi.smk"
+include: "rules/jets.smk"
 include: "rules/minxss.smk"

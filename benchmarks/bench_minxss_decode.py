@@ -15,7 +15,6 @@ takes ~100 s of wall time per round on the reference machine)
 """
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import statistics
 import sys

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -110,9 +112,10 @@ def main() -> None:
         for fam in args.families:
             for n in sizes:
                 root = tmp / f"{fam}_{n}"
-                build(fam, root, n)
+                overrides = build(fam, root, n)
                 cfg = tmp / f"{fam}_{n}.yaml"
-                cfg.write_text(f"missions: [{fam}]\ninputs: {{{fam}: {root}}}\n")
+                cfg.write_text(yaml.safe_dump({"missions": [fam], "inputs": {fam: str(root)},
+                                               "overrides": {fam: overrides}}))
                 wd = tmp / f"wd_{fam}_{n}"
                 wd.mkdir()
                 floor = tmp / f"floor_{n}"

@@ -15,7 +15,7 @@ from conftest import REPO, RESOURCES
 from levelpipe.errors import ConfigError, LevelpipeError
 from levelpipe.family import REGISTRY, families, get_family
 from levelpipe.index import GranuleIndex, check_granule_name, read_manifest
-from levelpipe.io.variables import apply_table, bad_count_attrs, load_table, parse_table, tables
+from levelpipe.io.variables import apply_table, bad_count_attrs, parse_table, tables
 from levelpipe.provenance import code_digest, import_closure
 from levelpipe.settings import load_settings
 
@@ -269,3 +269,26 @@ def test_library_imports_without_snakemake():
             "for f in levelpipe.family.families(): [s.resolve() for s in f.steps.values()]\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_file_cache_looks_again_only_when_the_file_or_the_key_changes(tmp_path):
+    from levelpipe.index import FileCache
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"x")
+    calls = []
+
+    def look():
+        calls.append(1)
+        return {"days": ["2019-01-02"]}
+    store = tmp_path / "cache" / "demo.json"
+    c = FileCache(store)
+    assert c.lookup(f, "k1", look) == {"days": ["2019-01-02"]}
+    c.save()
+    c = FileCache(store)  # the next parse
+    assert c.lookup(f, "k1", look) == {"days": ["2019-01-02"]} and len(calls) == 1
+    c.lookup(f, "k2", look)  # other settings shape the look
+    f.write_bytes(b"xy")     # the file changed
+    c.lookup(f, "k2", look)
+    assert len(calls) == 3
+    store.write_text("{not json")
+    assert FileCache(store).lookup(f, "k2", look) and len(calls) == 4  # a damaged cache is ignored

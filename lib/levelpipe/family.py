@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
 from levelpipe.errors import ConfigError
-from levelpipe.index import GRANULE_WILDCARD, GranuleIndex, read_manifest
+from levelpipe.index import GRANULE_WILDCARD, FileCache, GranuleIndex, read_manifest
 from levelpipe.settings import Settings
 
 #: family name (the config key) -> module defining FAMILY
@@ -39,6 +39,7 @@ REGISTRY: dict[str, str] = {
     "vzlusat1": "levelpipe.timepix.family",
     "foxsi": "levelpipe.foxsi.family",
     "asi": "levelpipe.asi.family",
+    "jets": "levelpipe.jets.family",
     "minxss": "levelpipe.minxss.family",
 }
 
@@ -106,8 +107,9 @@ class Family:
     #: what the raw tree holds, for the error when it holds nothing of the family's layout
     layout: ClassVar[str]
 
-    def index(self, root: Path, settings: Settings) -> GranuleIndex:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def index(self, root: Path, settings: Settings, cache: FileCache | None = None) -> GranuleIndex:
+        """One walk of `root`; `cache` keeps what the walk learns inside files between runs."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def targets(self, plan: "Plan", result: Callable[..., str]) -> list[str]:  # pragma: no cover
         """The family's default products (what `rule all` asks for), as paths from `result`."""
@@ -155,7 +157,13 @@ class Plan:
         else:
             if not self.root.is_dir():
                 raise ConfigError(f"{self.root}: not a directory", where=f"config inputs.{self.family.name}")
-            index = self.family.index(self.root, self.settings).sorted()
+            import inspect
+            if "cache" in inspect.signature(self.family.index).parameters:
+                cache = FileCache(Path(".levelpipe") / "index-cache" / f"{self.family.name}.json")
+                index = self.family.index(self.root, self.settings, cache=cache).sorted()
+                cache.save()
+            else:
+                index = self.family.index(self.root, self.settings).sorted()
         if not index.granules:
             where = f"config manifests.{self.family.name}" if self.manifest else f"config inputs.{self.family.name}"
             refused = f" ({len(index.refused)} refused: {next(iter(index.refused.items()))})" if index.refused else ""

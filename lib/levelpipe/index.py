@@ -143,6 +143,56 @@ class GranuleIndex:
         return path
 
 
+class FileCache:
+    """What the index learned by looking inside files (which days a telemetry file covers, a
+    camera's serial number), kept between runs so that planning reads a file again only when its
+    size or modification time, or the settings that shape the look (`key`), change.
+
+    Snakemake parses the workflow in every process it starts (on a cluster, twice per job); the
+    cache keeps those parses at a stat per file. It lives in the working directory
+    (``.levelpipe/index-cache/<family>.json``), is written atomically, and a damaged or foreign
+    cache file is ignored (the looks are simply redone).
+    """
+
+    def __init__(self, path: str | os.PathLike | None):
+        self.path = Path(path) if path else None
+        self._entries: dict[str, list] = {}
+        self._dirty = False
+        if self.path is not None and self.path.is_file():
+            try:
+                import json
+                data = json.loads(self.path.read_text())
+                if isinstance(data, dict):
+                    self._entries = {k: v for k, v in data.items() if isinstance(v, list) and len(v) == 4}
+            except (OSError, ValueError):
+                self._entries = {}
+
+    def lookup(self, path: str | os.PathLike, key: str, compute):
+        """`compute()` for `path`, or the value kept from a run that saw the same file and key.
+        Values must be JSON data."""
+        full = os.path.abspath(path)
+        st = os.stat(full)
+        entry = self._entries.get(full)
+        if entry is not None and entry[:3] == [st.st_size, st.st_mtime_ns, key]:
+            return entry[3]
+        value = compute()
+        self._entries[full] = [st.st_size, st.st_mtime_ns, key, value]
+        self._dirty = True
+        return value
+
+    def save(self) -> None:
+        if not self._dirty or self.path is None:
+            return
+        import json
+        from levelpipe.io.atomic import atomic_output
+        try:
+            with atomic_output(self.path) as tmp:
+                tmp.write_text(json.dumps(self._entries, separators=(",", ":")))
+        except OSError:
+            return  # a read-only working directory only costs the next parse its looks
+        self._dirty = False
+
+
 def _one_line(text: str) -> str:
     return text.replace("\n", "\\n").replace("\t", "\\t")
 

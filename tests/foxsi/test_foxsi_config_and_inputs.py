@@ -147,7 +147,7 @@ def test_liss_and_tracking_readers(tmp_path):
     with pytest.raises(FoxsiError, match="line 1: 3 columns, need at least 10"):
         ancillary.read_tracking(bad, 1, 9)
     bad.write_bytes(b"\xff\xfe")
-    with pytest.raises(FoxsiError, match="not a text file"):
+    with pytest.raises(FoxsiError, match="byte 0: not utf-8 text"):
         ancillary.read_liss(bad)
 
 

@@ -116,6 +116,11 @@ def test_ax25_file_holds_the_same_packets():
     ax = packets.read_file(_real(AX25), SETTINGS)
     assert ax.decoded == 2 and sum(ax.bad.values()) == 0 and ax.framing_bytes == 32
     assert ax.packets["hk"].columns["seq_count"].tolist() == [1152, 1155]
+    # every decoded field of the two AX.25 packets equals the raw stream's 2nd and 3rd packet
+    # (all but where each sits in its file)
+    for name, values in ax.packets["hk"].columns.items():
+        if name != "source_offset":
+            np.testing.assert_array_equal(values, raw.packets["hk"].columns[name][[1, 2]], err_msg=name)
     a = np.fromfile(_real(AX25), dtype=np.uint8).reshape(2, 270)
     r = np.fromfile(_real(RAW), dtype=np.uint8).reshape(5, 254)
     header = bytes.fromhex("9a929cb0a6646086a240404040e103f0")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from levelpipe.errors import FoxsiError
+from levelpipe.io.files import read_text_limited
 
 MAX_TEXT_BYTES = 64 << 20  # a 2 Hz (or 10 Hz) record of a 15-minute flight is a few hundred kB
 
@@ -30,15 +31,7 @@ class Series:
 
 
 def _rows(path: Path, columns: tuple[int, ...]) -> np.ndarray:
-    try:
-        size = path.stat().st_size
-        if size > MAX_TEXT_BYTES:
-            raise FoxsiError(f"{size} bytes: larger than any pointing or tracking file ({MAX_TEXT_BYTES} limit)", path)
-        text = path.read_bytes().decode("utf-8")
-    except OSError as err:
-        raise FoxsiError(f"cannot read ({err.strerror})", path) from None
-    except UnicodeDecodeError as err:
-        raise FoxsiError(f"not a text file (byte {err.start})", path) from None
+    text = read_text_limited(path, MAX_TEXT_BYTES, FoxsiError, "pointing or tracking file")
     need = max(columns) + 1
     out = []
     for lineno, line in enumerate(text.splitlines(), 1):

@@ -18,6 +18,7 @@ import astropy.units as u
 import numpy as np
 
 from levelpipe.errors import FoxsiError
+from levelpipe.io.files import checked_size
 from levelpipe.io.idlsav import read_sav
 from levelpipe.foxsi import layout as L
 
@@ -30,12 +31,7 @@ def read_peaks(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     IDL's peaks[npeak, 64, 4, 2] arrives from scipy as (2, 4, 64, npeak): [0] ADC, [1] keV.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise FoxsiError(f"cannot read ({err.strerror})", path) from None
-    if size > MAX_PEAKS_BYTES:
-        raise FoxsiError(f"{size} bytes: larger than any peaks file ({MAX_PEAKS_BYTES} limit)", path)
+    checked_size(path, MAX_PEAKS_BYTES, FoxsiError, "peaks file")
     data = read_sav(path, error=FoxsiError)  # checks the record chain before scipy reads it
     if "peaks" not in data:
         raise FoxsiError("not a FOXSI peaks file (no 'peaks' variable)", path)

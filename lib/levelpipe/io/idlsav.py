@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from levelpipe.errors import LevelpipeError
+from levelpipe.io.files import read_limited
 
 #: Record types scipy.io.readsav knows (scipy/io/_idl.py RECTYPE_DICT); 6 is END_MARKER.
 KNOWN_RECTYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 10, 12, 13, 14, 15, 16, 17, 19, 20})
@@ -70,13 +71,7 @@ def read_sav(path: str | os.PathLike, error: type[LevelpipeError] = LevelpipeErr
     problem is one `error` naming the file."""
     from scipy.io import readsav
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise error(f"IDL save file of {size} bytes (limit {MAX_FILE_BYTES})", path)
-        data = path.read_bytes()
-    except OSError as err:
-        raise error(f"cannot read ({err.strerror})", path) from None
+    data = read_limited(path, MAX_FILE_BYTES, error, "IDL save file")
     check_records(data, path, error)
     try:
         with warnings.catch_warnings():

@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 
 from levelpipe.family import Family, Step
-from levelpipe.index import GranuleIndex
+from levelpipe.index import FileCache, GranuleIndex
 
 from levelpipe.minxss.settings import MinxssSettings
 
@@ -81,9 +81,18 @@ class MinxssFamily(Family):
                           level="L0D quicklook", sections=("quicklook", "l0d", "energy_scale"), mem_mb=800),
     }
 
-    def index(self, root: Path, settings: MinxssSettings) -> GranuleIndex:
+    def index(self, root: Path, settings: MinxssSettings, cache: FileCache | None = None) -> GranuleIndex:
         from levelpipe.minxss.errors import MinxssError
         from levelpipe.minxss.packets import scan_days
+        from levelpipe.provenance import config_digest
+
+        cache = cache or FileCache(None)
+        # what decides a file's days: the framing and the clock (flight-model windows, shifts)
+        look = config_digest(settings.section("framing", "flight_models", "time"))
+
+        def days_of(path):
+            days, near = scan_days(path, settings)
+            return [{d: sorted(k) for d, k in days.items()}, sorted(near)]
 
         raw_sfx = tuple(s.lower() for s in settings.framing.raw_suffixes)
         by_day: dict[str, dict[str, list[str]]] = {}
@@ -101,7 +110,7 @@ class MinxssFamily(Family):
                     goes.setdefault((int(m.group(1)), m.group(2)), []).append(path)
                 elif fn.lower().endswith(raw_sfx):
                     try:
-                        days, near = scan_days(path, settings)
+                        days, near = cache.lookup(path, look, lambda path=path: days_of(path))
                     except MinxssError as err:
                         refused[path] = err.message
                         continue

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from levelpipe.io.files import read_limited
 from levelpipe.minxss.errors import MinxssError
 
 _DEG = np.pi / 180.0
@@ -46,12 +47,7 @@ def read_tle(path: str | os.PathLike) -> TleSet:
     from sgp4.api import Satrec
 
     path = Path(path)
-    try:
-        if path.stat().st_size > _MAX_TLE_BYTES:
-            raise MinxssError(f"TLE file larger than {_MAX_TLE_BYTES} bytes", path)
-        text = path.read_text(encoding="ascii", errors="replace")
-    except OSError as err:
-        raise MinxssError(f"cannot read TLE file ({err.strerror})", path) from None
+    text = read_limited(path, _MAX_TLE_BYTES, MinxssError, "TLE file").decode("ascii", errors="replace")
     lines = text.splitlines()
     pairs, epochs = [], []
     i = 0

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from levelpipe.io.files import checked_size
 from levelpipe.minxss.errors import MinxssError
 
 NAME = re.compile(r"^sci_xrsf-l2-avg1m_g(\d{2})_d(\d{8})_.*\.nc$")
@@ -52,8 +53,7 @@ def read_goes(paths: list[str | os.PathLike]) -> GoesSeries:
         if info is None:
             raise MinxssError("not a GOES XRS one-minute science file name", p)
         sats.add(info[0])
-        if p.stat().st_size > _MAX_BYTES:
-            raise MinxssError(f"GOES file larger than {_MAX_BYTES} bytes", p)
+        checked_size(p, _MAX_BYTES, MinxssError, "GOES file")
         try:
             with netCDF4.Dataset(p) as nc:
                 nc.set_auto_mask(False)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from levelpipe.io.files import checked_size
 from levelpipe.minxss import clock, framing, xtce
 from levelpipe.minxss.errors import MinxssError
 from levelpipe.minxss.settings import MinxssSettings
@@ -96,13 +97,8 @@ def _lengths(settings: MinxssSettings) -> dict[int, tuple[int, ...]]:
 def read_bytes(path: str | os.PathLike, settings: MinxssSettings) -> tuple[np.ndarray, int]:
     """The file's bytes (un-KISSed where its suffix says so) and its header window."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise MinxssError(f"cannot read raw file ({err.strerror})", path) from None
     cfg = settings.framing
-    if size > cfg.max_file_bytes:
-        raise MinxssError(f"raw file of {size} bytes exceeds framing.max_file_bytes ({cfg.max_file_bytes})", path)
+    checked_size(path, cfg.max_file_bytes, MinxssError, "raw file", "framing.max_file_bytes")
     try:
         buf = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
