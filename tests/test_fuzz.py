@@ -204,9 +204,10 @@ def test_peak_memory_is_the_readers(tmp_path):
     small = _run(read_clean, tmp_path, inputs=4)
     big = _run(read_big, tmp_path, inputs=4, mem_limit_mb=1024, timeout=30)
     assert big.counts["ok"] == 4
-    assert big.peak_kb - small.peak_kb >= 290 * 1024  # the 300 MiB the reader touched
-    assert big.failed(max_peak_mb=small.peak_kb / 1024 + 100)
-    assert not big.failed(max_peak_mb=1024)
+    # the 300 MiB the reader touched, whatever the worker inherited from this (pytest) process
+    assert 290 * 1024 <= big.peak_kb <= 400 * 1024 and small.peak_kb < 50 * 1024
+    assert big.base_kb > 0
+    assert big.failed(max_peak_mb=250) and not big.failed(max_peak_mb=1024)
 
 
 def test_outcomes_are_attributed_to_the_right_inputs_across_worker_restarts(tmp_path):
