@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench report lint clean system-deps
+.PHONY: run test bench fuzz report lint clean system-deps
 
 # panoptes-aggregation is installed without its pins, which would downgrade numpy, pandas and
 # astropy (its other requirements are the `jets` extra in pyproject.toml).
@@ -26,14 +26,27 @@ system-deps:
 	      || echo "note: chromium could not be installed; browser test will skip"; \
 	  else echo "note: chromium not found; browser test will skip"; fi; }
 
+# After a run killed hard (kill -9, OOM, lost session), scripts/make_run.py removes its stale
+# locks (only when no snakemake or job of it still works in the directory) and reruns what it
+# left incomplete: `make run` again finishes it. RUN_ARGS: more snakemake arguments (the tests
+# run it in a scratch directory with --directory and --configfile).
+RUN_ARGS ?=
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/python scripts/make_run.py $(BIN)/snakemake --snakefile $(CURDIR)/Snakefile --cores $(CORES) $(RUN_ARGS)
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Mutation fuzzing of every reader of every family (levelpipe.fuzz): per reader at most
+# FUZZ_INPUTS inputs or FUZZ_SECONDS seconds, whichever comes first (0: no time limit).
+FUZZ_INPUTS ?= 100000
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS ?=
+fuzz: $(STAMP)
+	$(BIN)/python -m levelpipe.fuzz --inputs $(FUZZ_INPUTS) --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html

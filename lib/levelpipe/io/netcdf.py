@@ -23,6 +23,7 @@ import xarray as xr
 import levelpipe
 from levelpipe.errors import LevelpipeError
 from levelpipe.io.atomic import atomic_output
+from levelpipe.io.hdf5 import check_global_heaps
 from levelpipe.io.variables import ProductTable, apply_table
 from levelpipe.provenance import canonical_json, config_digest, input_digests
 
@@ -201,5 +202,14 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise LevelpipeError("product not found", path)
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        return ds.load()
+    check_global_heaps(path)  # libhdf5 would loop forever on some damaged files
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever netCDF/HDF5/xarray make of a damaged file
+        # (OSError "NetCDF: HDF error", RuntimeError, AttributeError on a broken attribute,
+        # ValueError from decoding; found by levelpipe.fuzz) is one line naming the file.
+        raise LevelpipeError(f"not a readable netCDF product ({type(err).__name__}: "
+                             f"{' '.join(str(err).split())[:200]})", path) from None
