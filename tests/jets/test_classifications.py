@@ -134,3 +134,21 @@ def test_not_an_extract_csv(tmp_path):
     p.write_text("a,b\n1,2\n")
     with pytest.raises(JetsError, match="no column 'classification_id'"):
         cls.read_extracts(p, settings().classifications)
+
+
+@pytest.mark.parametrize("bad", ["1e300", "1.5", "123456789012345678901234567890", "inf"])
+def test_ids_that_are_not_whole_numbers_are_bad_ids(tmp_path, bad):
+    """Found by `make fuzz`: such ids used to raise TypeError/OverflowError in the Int64 cast."""
+    src = pd.read_csv(SIMULATED_EXPORT, dtype=str, keep_default_na=False)
+    n = len(src)
+    src.loc[0, "classification_id"] = bad
+    src.loc[1, "subject_ids"] = bad
+    src.to_csv(tmp_path / "bad.csv", index=False)
+    e = cls.read_export(tmp_path / "bad.csv", settings().classifications)
+    assert e.bad_rows["bad_id"] == 2 and len(e.rows) == n - 2
+    head = "classification_id,user_name,user_id,workflow_id,task,created_at,subject_id,extractor,data.frame0.T1_tool0_x\n"
+    p = tmp_path / "point_extractor_by_frame_x.csv"
+    p.write_text(head + f"{bad},u,,15803,T1,2020-01-01 00:00:00 UTC,5,point_extractor_by_frame,\"[1.5]\"\n"
+                 + "2,u,,15803,T1,2020-01-01 00:00:00 UTC,5,point_extractor_by_frame,\"[1.5]\"\n")
+    ex = cls.read_extracts(p, settings().classifications)
+    assert ex.bad_rows["bad_id"] == 1 and ex.table["classification_id"].tolist() == [2]

@@ -83,3 +83,11 @@ def test_bit_fields_and_byte_orders_by_hand():
             g["recommend_sun"].raw[0], g["adcs_mode"].raw[0]) == (6, 1, 0, 1, 1, 0)
     assert g["orbit_position_ECI1"].value[0] == pytest.approx(-100 * 2e-5)
     assert g["adcs_group"].raw[0] == 0x1234
+
+
+def test_unknown_xml_encoding_is_an_xtce_error(tmp_path):
+    """Found by `make fuzz`: expat raises LookupError for an unknown <?xml encoding?>."""
+    f = tmp_path / "bad.xml"
+    f.write_bytes(b'<?xml version="1.0" encoding="UTFm8"?>\n<a/>\n')
+    with pytest.raises(xtce.XtceError, match="bad.xml.*cannot read packet definition"):
+        xtce.Definition(f)

@@ -223,3 +223,25 @@ def test_q13_power_board_temperature_formula(tmp_path):
     v = (0x34 << 6) + (0x03 << 14)
     want = (v - 65536 if v >= 32768 else v) / 256
     assert hk["sps_xps_pwr_temp"][0] == pytest.approx(want)
+
+
+def test_a_goes_file_that_would_hang_libhdf5_is_refused_at_once(tmp_path):
+    """Found by `make fuzz`: a global heap object of index 0 and size 0 makes libhdf5 loop for
+    ever inside netCDF4.Dataset; read_goes checks the heaps first (levelpipe.io.hdf5)."""
+    import time
+
+    from levelpipe.minxss.errors import MinxssError
+    from levelpipe.minxss.goes import read_goes
+
+    src = RESOURCES / "minxss" / "goes" / "sci_xrsf-l2-avg1m_g15_d20190102_truncated.nc"
+    data = bytearray(src.read_bytes())
+    obj = data.find(b"GCOL") + 16
+    data[obj:obj + 2] = b"\0\0"
+    data[obj + 8:obj + 16] = bytes(8)
+    bad = tmp_path / src.name
+    bad.write_bytes(bytes(data))
+    t0 = time.monotonic()
+    with pytest.raises(MinxssError, match="damaged HDF5 global heap") as err:
+        read_goes([bad])
+    assert time.monotonic() - t0 < 2
+    assert str(err.value).startswith(str(bad)) and "\n" not in str(err.value)

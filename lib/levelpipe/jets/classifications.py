@@ -108,6 +108,17 @@ def _shape(mark: dict) -> tuple[str | None, dict[str, float]]:
     return None, {}
 
 
+def _ids(column: pd.Series) -> pd.Series:
+    """Zooniverse ids as Int64; anything not a whole number below 2**62 becomes <NA>.
+
+    Why: pandas turns '1e300', '1.5' or a 30-digit id into a float that Int64 refuses with a
+    TypeError or OverflowError; such a row is a bad id, to be counted, not a crash.
+    """
+    v = pd.to_numeric(column, errors="coerce").astype("float64")
+    ok = np.isfinite(v) & (np.abs(v) < 2.0**62) & (np.floor(v) == v)
+    return v.where(ok).astype("Int64")
+
+
 def read_export(path: str | os.PathLike, settings) -> Export:
     """The classification export at `path` (settings: the `classifications` section)."""
     path = Path(path)
@@ -126,9 +137,9 @@ def read_export(path: str | os.PathLike, settings) -> Export:
         keep[:] &= ~mask
 
     keep = np.ones(len(df), dtype=bool)
-    cid = pd.to_numeric(df["classification_id"], errors="coerce")
-    wid = pd.to_numeric(df["workflow_id"], errors="coerce")
-    sid = pd.to_numeric(df["subject_ids"].str.split(";").str[0], errors="coerce")
+    cid = _ids(df["classification_id"])
+    wid = _ids(df["workflow_id"])
+    sid = _ids(df["subject_ids"].str.split(";").str[0])
     skip((cid.isna() | wid.isna() | sid.isna()).to_numpy(), "bad_id", "classification_id/workflow_id/subject_ids not integers")
     created = pd.to_datetime(df["created_at"], format=CREATED_AT_FORMAT, errors="coerce")
     skip(created.isna().to_numpy(), "bad_time", "created_at not 'YYYY-MM-DD HH:MM:SS UTC'")
@@ -257,7 +268,7 @@ def read_extracts(path: str | os.PathLike, settings) -> Extracts:
     if len(names) > 1:
         raise JetsError(f"extracts of {len(names)} extractors in one file", path)
     out = Extracts(str(path), str(names[0]) if len(names) else "", pd.DataFrame())
-    ids = df[["classification_id", "workflow_id", "subject_id"]].apply(pd.to_numeric, errors="coerce")
+    ids = df[["classification_id", "workflow_id", "subject_id"]].apply(_ids)
     good = ids.notna().all(axis=1).to_numpy()
     out.bad_rows["bad_id"] = int((~good).sum())
     data_cols = [c for c in df.columns if c.startswith("data.")]
@@ -276,7 +287,7 @@ def read_extracts(path: str | os.PathLike, settings) -> Extracts:
     for c in data_cols:
         table[c] = pd.Series(parsed[c], index=table.index, dtype=object)
     for c in ("classification_id", "workflow_id", "subject_id"):
-        table[c] = pd.to_numeric(table[c]).astype("int64")
+        table[c] = _ids(table[c]).astype("int64")
     table["user_id"] = pd.to_numeric(table["user_id"], errors="coerce")
     out.bad_rows["bad_data"] = int(bad.sum())
     out.table = table[~bad].reset_index(drop=True)

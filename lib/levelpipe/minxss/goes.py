@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from levelpipe.errors import LevelpipeError
 from levelpipe.io.files import checked_size
+from levelpipe.io.hdf5 import check_global_heaps
 from levelpipe.minxss.errors import MinxssError
 
 NAME = re.compile(r"^sci_xrsf-l2-avg1m_g(\d{2})_d(\d{8})_.*\.nc$")
@@ -54,6 +56,10 @@ def read_goes(paths: list[str | os.PathLike]) -> GoesSeries:
             raise MinxssError("not a GOES XRS one-minute science file name", p)
         sats.add(info[0])
         checked_size(p, _MAX_BYTES, MinxssError, "GOES file")
+        try:
+            check_global_heaps(p)  # libhdf5 would loop forever on some damaged files
+        except LevelpipeError as err:
+            raise MinxssError(f"cannot read GOES XRS file ({err})", p) from None
         try:
             with netCDF4.Dataset(p) as nc:
                 nc.set_auto_mask(False)

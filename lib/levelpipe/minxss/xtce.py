@@ -276,7 +276,7 @@ class Definition:
         self.path = Path(path)
         try:
             root = ET.parse(self.path).getroot()
-        except (OSError, ET.ParseError) as err:
+        except (OSError, ET.ParseError, LookupError) as err:  # LookupError: unknown <?xml encoding?>
             raise XtceError(f"cannot read packet definition ({err})", self.path) from None
         try:
             self._read(root)
