@@ -28,14 +28,15 @@ def checked_size(path: str | os.PathLike, limit: int, error: type[LevelpipeError
 def read_limited(path: str | os.PathLike, limit: int, error: type[LevelpipeError] = LevelpipeError,
                  what: str = "file", limit_name: str | None = None) -> bytes:
     """The bytes of `path`, at most `limit` of them (else `error`)."""
-    checked_size(path, limit, error, what, limit_name)
+    size = checked_size(path, limit, error, what, limit_name)
     try:
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            # Why size + 1, not limit + 1: read(n) allocates n bytes up front, and limits are large
+            data = f.read(size + 1)
     except OSError as err:
         raise error(f"cannot read {what} ({err.strerror})", path) from None
-    if len(data) > limit:  # grew since the stat
-        raise error(f"{what} larger than {limit} bytes", path)
+    if len(data) > size:  # grew since the stat: the rest could be anything, and beyond the limit
+        raise error(f"{what} changed size while being read", path)
     return data
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from levelpipe.io.files import checked_size
 from levelpipe.jets.errors import JetsError
 
 #: §5.1: the columns of a classification export (real header of class.csv and old.csv).
@@ -68,13 +69,14 @@ class Export:
         return len(self.rows) + sum(self.bad_rows.values())
 
 
-def _check_size(path: Path, limit: int) -> None:
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise JetsError(f"cannot read ({err.strerror})", path) from None
-    if size > limit:
-        raise JetsError(f"{size} bytes (limit {limit}, classifications.max_file_bytes)", path)
+def _read_table(path: Path, settings, columns, what: str) -> pd.DataFrame:
+    """The CSV at `path` as strings, within the configured sizes, with all of `columns`."""
+    checked_size(path, settings.max_file_bytes, JetsError, what, "classifications.max_file_bytes")
+    df = _read_csv(path, settings.max_field_bytes)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise JetsError(f"not a {what}: no column {missing[0]!r}", path, "line 1")
+    return df
 
 
 def _read_csv(path: Path, max_field: int) -> pd.DataFrame:
@@ -122,11 +124,7 @@ def _ids(column: pd.Series) -> pd.Series:
 def read_export(path: str | os.PathLike, settings) -> Export:
     """The classification export at `path` (settings: the `classifications` section)."""
     path = Path(path)
-    _check_size(path, settings.max_file_bytes)
-    df = _read_csv(path, settings.max_field_bytes)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise JetsError(f"not a classification export: no column {missing[0]!r}", path, "line 1")
+    df = _read_table(path, settings, REQUIRED_COLUMNS, "classification export")
     out = Export(str(path), pd.DataFrame(), pd.DataFrame(), {})
     line = np.arange(len(df)) + 2  # header is line 1 (multi-line cells make this the row number)
 
@@ -259,11 +257,7 @@ class Extracts:
 def read_extracts(path: str | os.PathLike, settings) -> Extracts:
     """A panoptes_aggregation extract CSV (`<extractor>_<name>.csv`), cells parsed safely."""
     path = Path(path)
-    _check_size(path, settings.max_file_bytes)
-    df = _read_csv(path, settings.max_field_bytes)
-    missing = [c for c in EXTRACT_COLUMNS if c not in df.columns]
-    if missing:
-        raise JetsError(f"not a panoptes_aggregation extract CSV: no column {missing[0]!r}", path, "line 1")
+    df = _read_table(path, settings, EXTRACT_COLUMNS, "panoptes_aggregation extract CSV")
     names = df["extractor"].unique()
     if len(names) > 1:
         raise JetsError(f"extracts of {len(names)} extractors in one file", path)

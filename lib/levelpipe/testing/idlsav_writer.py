@@ -168,7 +168,13 @@ def _write_value(buf: io.BytesIO, v: Any) -> None:
     elif code in (2, 12):  # 2-byte arrays are stored unpacked, one element per 4 bytes
         buf.write(np.ascontiguousarray(arr, dtype=">i4" if code == 2 else ">u4").tobytes())
     else:
-        buf.write(np.ascontiguousarray(arr, dtype=_BIG[code]).tobytes())
+        out = np.array(arr, dtype=_BIG[code])
+        if code in (4, 5):
+            # One NaN bit pattern (IDL's !VALUES.F_NAN, sign bit clear): numpy's SIMD loops may
+            # return NaNs of either sign, which would make the same skymap differ in bytes
+            # between numpy builds.
+            out[np.isnan(out)] = np.nan
+        buf.write(out.tobytes())
     _pad(buf)
 
 
