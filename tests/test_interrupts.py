@@ -136,6 +136,11 @@ def _hidden(results: Path) -> list[str]:
                   and p.name != ".snakemake_timestamp")
 
 
+def _writer_temp_files(results: Path) -> list[str]:
+    # the temp file itself, not just its directory: the directory outlives a file just renamed
+    return [name for name in _hidden(results) if f"{atomic.TEMP_DIR}/" in name and ".tmp-" in name]
+
+
 def _products(results: Path) -> dict[str, bytes]:
     return {str(p.relative_to(results)): p.read_bytes() for p in sorted(results.rglob("*"))
             if p.is_file() and p.name != ".snakemake_timestamp"}
@@ -201,14 +206,14 @@ def test_kill_the_whole_process_group_then_make_run_finishes(tmp_path, workflow_
     results = workdir / "results"
     try:
         # kill while a product is being written, so that a writer's temp file is left behind
-        _wait_for(lambda: results.is_dir() and _hidden(results), "temp file of a writer", run, poll=0.005)
+        _wait_for(lambda: results.is_dir() and _writer_temp_files(results), "temp file of a writer", run, poll=0.005)
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=60)
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
     time.sleep(0.5)  # the killed processes' files as they left them
-    assert any(f"{atomic.TEMP_DIR}/" in name and ".tmp-" in name for name in _hidden(results))
+    assert _writer_temp_files(results)
     assert any((workdir / ".snakemake" / "locks").iterdir())
     done = _finish(workdir)
     assert "make run: removing the locks of an interrupted run" in done.stdout
