@@ -118,6 +118,7 @@ def test_config_files_validate_and_carry_units(family):
     (b"a: &a [1, 2]\nb: [*a, *a]\n", "aliases"),
     (b"l0: [1\n", "line 2, column 1"),
     (b"l0: {}\nl0: {}\n", "key 'l0' given twice"),
+    (b"[l0]: {}\n", "a key that is a list or a mapping"),  # found by make fuzz (was a TypeError)
 ])
 def test_bad_config_files_give_one_line_errors(tmp_path, text, problem):
     from levelpipe.timepix.settings import Vzlusat1Settings

@@ -122,6 +122,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:  # `[a]: 1` or `{a: 1}: 2`: PyYAML's own check comes after ours
+                raise yaml.constructor.ConstructorError(None, None, "a key that is a list or a mapping",
+                                                        key_node.start_mark) from None
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice",
                                                         key_node.start_mark)
