@@ -246,6 +246,21 @@ def test_a_stall_that_does_not_repeat_is_not_a_hang(tmp_path):
     assert r.counts["ok"] == 3 and r.counts["hang"] == 0 and r.stalls == 3
 
 
+def test_prepare_runs_once_per_worker_and_is_not_timed(tmp_path):
+    """A slow import in `prepare` (sunpy's) is not a hang of each worker's first input."""
+    marks = tmp_path / "prepared"
+    marks.mkdir()
+
+    def prepare():
+        time.sleep(1.0)  # twice the timeout below
+        (marks / str(os.getpid())).touch()
+
+    r = fuzz.fuzz_target(fuzz.Target("slow_import", lambda path: None, _seed_files(tmp_path), "", prepare),
+                         inputs=6, timeout=0.5, workers=2, mem_limit_mb=512)
+    assert r.counts["ok"] == 6 and r.counts["hang"] == 0 and r.stalls == 0
+    assert 1 <= len(list(marks.iterdir())) <= 2
+
+
 def test_time_box_stops_a_reader(tmp_path):
     def slow(path):
         time.sleep(0.05)

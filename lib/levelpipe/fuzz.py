@@ -2,8 +2,11 @@
 
 Readers come from each family's ``levelpipe.<package>.fuzz`` module (packages in
 ``FAMILY_PACKAGES``; a module that does not exist yet is simply absent), whose ``targets()``
-returns ``{name: (read, [seed files])}``: ``read(path)`` reads one file exactly as the pipeline
-does and may raise nothing but ``LevelpipeError``. This module adds its own targets for what
+returns ``{name: (read, [seed files])}`` or ``{name: (read, [seed files], prepare)}``:
+``read(path)`` reads one file exactly as the pipeline does and may raise nothing but
+``LevelpipeError``; ``prepare()``, if given, runs once in every new worker before any input is
+timed (imports that take seconds, such as sunpy's, would otherwise count against the first
+input of each worker as a hang on a loaded machine). This module adds its own targets for what
 every family shares: the netCDF product reader (``levelpipe.io.read_netcdf``) and the config
 reader (``levelpipe.settings.read_yaml``).
 
@@ -230,6 +233,7 @@ class Target:
     read: Reader
     seeds: list[Path]
     source: str = ""
+    prepare: Callable[[], None] | None = None
 
 
 def _repo() -> Path:
@@ -324,10 +328,10 @@ def discover(packages: Iterable[str] = FAMILY_PACKAGES, modules: Iterable[str] =
         try:
             listed = targets() if spec is None else _load_module(spec).targets()
             spec = spec or "levelpipe.fuzz"
-            for name, (read, seeds) in listed.items():
+            for name, (read, seeds, *prepare) in listed.items():
                 if name in found:
                     raise ValueError(f"target {name!r} also defined by {found[name].source}")
-                found[name] = Target(name, read, [Path(s) for s in seeds], spec)
+                found[name] = Target(name, read, [Path(s) for s in seeds], spec, *prepare)
         except Exception as err:  # noqa: BLE001 - reported as a problem of that module
             problems[spec or "levelpipe.fuzz"] = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
     return found, problems
@@ -392,6 +396,9 @@ def _worker(conn, current, started, target: Target, seeds: list[Seed], campaign_
     logging.disable(logging.CRITICAL)
     scratch.mkdir(parents=True, exist_ok=True)
     last: Path | None = None
+    if target.prepare is not None:
+        with contextlib.suppress(Exception):  # a failing import fails the reader, timed, below
+            target.prepare()
     base_kb = _status_kb("VmRSS:")
     conn.send(("base", base_kb))
     while True:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pathlib
 from functools import lru_cache
-from typing import Callable
 
 _REPO = pathlib.Path(__file__).resolve().parents[3]
 _BUNDLE = _REPO / "resources" / "jets"
@@ -38,10 +37,14 @@ def _fits(path: pathlib.Path):
     return read_cutout(path, _settings().fits)
 
 
-def targets() -> dict[str, tuple[Callable[[pathlib.Path], object], list[pathlib.Path]]]:
+def _import_sunpy() -> None:
+    import sunpy.map  # noqa: F401 - several seconds on a loaded machine, once per worker
+
+
+def targets() -> dict[str, tuple]:
     return {
         "jets_hek_json": (_hek, sorted((_BUNDLE / "hek").glob("*"))),
         "jets_classification_csv": (_export, sorted((_BUNDLE / "classifications").glob("*.csv"))),
         "jets_extract_csv": (_extracts, sorted((_BUNDLE / "fuzz").glob("*_seed.csv"))),
-        "jets_fits": (_fits, sorted((_BUNDLE / "cutouts").glob("*/*.fits"))[:2]),
+        "jets_fits": (_fits, sorted((_BUNDLE / "cutouts").glob("*/*.fits"))[:2], _import_sunpy),
     }
