@@ -11,7 +11,9 @@ from levelpipe.jets.fuzz import targets
 
 @pytest.mark.parametrize("name", sorted(targets()))
 def test_targets_read_their_seeds_and_survive_mutations(name, tmp_path):
-    read, seeds = targets()[name]
+    read, seeds, *prepare = targets()[name]
+    for ready in prepare:
+        ready()
     assert seeds, f"{name} has no seed"
     rng = random.Random(5)
     for seed in seeds[:2]:
