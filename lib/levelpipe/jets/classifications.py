@@ -111,13 +111,14 @@ def _shape(mark: dict) -> tuple[str | None, dict[str, float]]:
 
 
 def _ids(column: pd.Series) -> pd.Series:
-    """Zooniverse ids as Int64; anything not a whole number below 2**62 becomes <NA>.
+    """Zooniverse ids as Int64; anything not a whole number below 2**53 becomes <NA>.
 
     Why: pandas turns '1e300', '1.5' or a 30-digit id into a float that Int64 refuses with a
-    TypeError or OverflowError; such a row is a bad id, to be counted, not a crash.
+    TypeError or OverflowError; such a row is a bad id, to be counted, not a crash. Ids pass
+    through float64 here, exact only below 2**53; real ids are far smaller (class.csv: 9 digits).
     """
     v = pd.to_numeric(column, errors="coerce").astype("float64")
-    ok = np.isfinite(v) & (np.abs(v) < 2.0**62) & (np.floor(v) == v)
+    ok = np.isfinite(v) & (np.abs(v) < 2.0**53) & (np.floor(v) == v)
     return v.where(ok).astype("Int64")
 
 
@@ -281,7 +282,7 @@ def read_extracts(path: str | os.PathLike, settings) -> Extracts:
     for c in data_cols:
         table[c] = pd.Series(parsed[c], index=table.index, dtype=object)
     for c in ("classification_id", "workflow_id", "subject_id"):
-        table[c] = _ids(table[c]).astype("int64")
+        table[c] = ids.loc[good, c].to_numpy(dtype="int64")
     table["user_id"] = pd.to_numeric(table["user_id"], errors="coerce")
     out.bad_rows["bad_data"] = int(bad.sum())
     out.table = table[~bad].reset_index(drop=True)

@@ -58,8 +58,8 @@ def read_goes(paths: list[str | os.PathLike]) -> GoesSeries:
         checked_size(p, _MAX_BYTES, MinxssError, "GOES file")
         try:
             check_global_heaps(p)  # libhdf5 would loop forever on some damaged files
-        except LevelpipeError as err:
-            raise MinxssError(f"cannot read GOES XRS file ({err})", p) from None
+        except LevelpipeError as err:  # the family's error type, same file, place and message
+            raise MinxssError(err.message, err.path, err.where) from None
         try:
             with netCDF4.Dataset(p) as nc:
                 nc.set_auto_mask(False)

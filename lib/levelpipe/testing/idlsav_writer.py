@@ -170,9 +170,9 @@ def _write_value(buf: io.BytesIO, v: Any) -> None:
     else:
         out = np.array(arr, dtype=_BIG[code])
         if code in (4, 5):
-            # One NaN bit pattern (IDL's !VALUES.F_NAN, sign bit clear): numpy's SIMD loops may
-            # return NaNs of either sign, which would make the same skymap differ in bytes
-            # between numpy builds.
+            # One NaN bit pattern (the positive quiet NaN): numpy's SIMD loops may return NaNs
+            # of either sign, which made the same simulated skymap differ in bytes between
+            # numpy builds (2.4.6 vs the one the bundle was first made with).
             out[np.isnan(out)] = np.nan
         buf.write(out.tobytes())
     _pad(buf)
